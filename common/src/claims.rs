@@ -1,0 +1,64 @@
+//! The claims of an access token, as API.md defines them.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Value of the `typ` claim of every access token. Refresh tokens are
+/// opaque, but pinning `typ` keeps any other JWT we might sign from ever
+/// passing as an access token.
+pub const ACCESS_TYP: &str = "access";
+
+/// A user's role, written into the token by auth-service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Customer,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Customer => "customer",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "customer" => Some(Role::Customer),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// The claims of an access token. Every field is required: a token missing
+/// one does not deserialize and is refused as `invalid_token`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The user id, as a decimal string.
+    pub sub: String,
+    /// The session id.
+    pub sid: Uuid,
+    pub jti: Uuid,
+    pub iat: i64,
+    pub exp: i64,
+    pub typ: String,
+    pub market: String,
+    pub role: Role,
+}
+
+impl AccessClaims {
+    /// The user id, when `sub` is a positive integer (checked on verification).
+    pub fn user_id(&self) -> Option<i64> {
+        self.sub.parse::<i64>().ok().filter(|id| *id > 0)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}

@@ -1,0 +1,127 @@
+//! The layers every service router gets: request id, request span and
+//! metrics, a request timeout, panic catching, the 64 KiB body limit, and
+//! problem+json for unknown routes and methods; plus health, metrics and
+//! graceful shutdown.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::problem::Problem;
+use crate::{request_id, telemetry};
+
+/// Request bodies above this are `413 payload_too_large`.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Wraps a service's routes with the layers every service needs.
+pub fn finish_router(router: Router, request_timeout: Duration) -> Router {
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn(reject_oversized_body))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(from_fn_with_state(request_timeout, enforce_timeout))
+        .layer(from_fn(telemetry::observe_request))
+        .layer(from_fn(request_id::propagate))
+}
+
+async fn not_found() -> Problem {
+    Problem::not_found()
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this method is not allowed on this path",
+    )
+}
+
+/// A declared length over the limit is refused before anything else
+/// (API.md puts `413` first); streamed bodies hit `DefaultBodyLimit`.
+async fn reject_oversized_body(request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Problem::payload_too_large().into_response();
+    }
+    next.run(request).await
+}
+
+async fn enforce_timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(timeout_ms = limit.as_millis() as u64, "request timed out");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "the request took too long; try again shortly",
+            )
+            .with_retry_after(crate::problem::DEPENDENCY_RETRY_AFTER_SECONDS)
+            .into_response()
+        }
+    }
+}
+
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = %message, "handler panicked");
+    Problem::internal().into_response()
+}
+
+/// `GET /healthz` (the process is up) and `GET /metrics` (Prometheus text).
+pub fn health_and_metrics_routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    let handle = telemetry::metrics_handle();
+    Router::new()
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/metrics",
+            get(move || {
+                let handle = handle.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        handle.render(),
+                    )
+                }
+            }),
+        )
+}
+
+/// Completes on Ctrl-C or SIGTERM, so the server can drain in-flight requests.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; draining in-flight requests");
+}

@@ -1,0 +1,17 @@
+//! What both services must agree on, and nothing more: the access-token
+//! claims and their verification, the problem+json error body, request ids,
+//! telemetry, health and metrics routes, and configuration helpers.
+
+pub mod claims;
+pub mod config;
+pub mod extract;
+pub mod http;
+pub mod keys;
+pub mod market;
+pub mod pagination;
+pub mod problem;
+pub mod request_id;
+pub mod telemetry;
+pub mod verifier;
+
+pub use problem::Problem;
