@@ -1,1 +1,123 @@
-fn main() {}
+//! The auth-service binary: serve (default), `migrate`, `create-admin`.
+
+use std::io::Read as _;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use auth_service::config::Settings;
+use auth_service::domain::email::{normalize_email, password_problem};
+use auth_service::{AppState, MIGRATOR};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "auth-service",
+    version,
+    about = "Login, tokens and sessions of the shop"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create an admin account (password from ADMIN_PASSWORD or stdin).
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        /// Succeed without change when the account already exists.
+        #[arg(long)]
+        if_missing: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    common::telemetry::init_logging();
+    let cli = Cli::parse();
+    let settings = Settings::from_env()?;
+    let state = AppState::connect(settings)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(state).await,
+        Command::Migrate => migrate(&state).await,
+        Command::CreateAdmin { email, if_missing } => {
+            create_admin(&state, &email, if_missing).await
+        }
+    }
+}
+
+/// Migrations at start wait a little for a database that is still starting.
+async fn migrate(state: &AppState) -> anyhow::Result<()> {
+    let mut attempt = 0;
+    loop {
+        match MIGRATOR.run(&state.db).await {
+            Ok(()) => {
+                tracing::info!("database migrations applied");
+                return Ok(());
+            }
+            Err(error) if attempt < 15 => {
+                attempt += 1;
+                tracing::warn!(%error, attempt, "database not ready for migrations; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(error) => return Err(error).context("running database migrations"),
+        }
+    }
+}
+
+async fn serve(state: AppState) -> anyhow::Result<()> {
+    migrate(&state).await?;
+    let addr = state.settings.listen_addr.clone();
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("LISTEN_ADDR: cannot listen on {addr}"))?;
+    tracing::info!(%addr, "auth-service listening");
+    let app = auth_service::app(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(common::http::shutdown_signal())
+    .await
+    .context("serving HTTP")
+}
+
+async fn create_admin(state: &AppState, email: &str, if_missing: bool) -> anyhow::Result<()> {
+    migrate(state).await?;
+    let email = normalize_email(email).context("--email is not an email address")?;
+    if auth_service::db::users::find_by_email(&state.db, &email)
+        .await?
+        .is_some()
+    {
+        if if_missing {
+            println!("admin {email} already exists");
+            return Ok(());
+        }
+        bail!("an account with email {email} already exists");
+    }
+    let password = match std::env::var("ADMIN_PASSWORD") {
+        Ok(password) if !password.is_empty() => password,
+        _ => {
+            let mut input = String::new();
+            std::io::stdin()
+                .read_to_string(&mut input)
+                .context("reading the password from stdin")?;
+            input.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    if let Some(problem) = password_problem(&password) {
+        bail!("the password {problem}");
+    }
+    let row =
+        auth_service::routes::admin::create_password_account(state, &email, &password, "admin")
+            .await
+            .map_err(|error| anyhow::anyhow!("creating the admin: {error}"))?;
+    println!("admin {email} created with id {}", row.id);
+    Ok(())
+}

@@ -8,8 +8,11 @@ use anyhow::Context as _;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     common::telemetry::init_logging();
-    let addr = common::config::string("LISTEN_ADDR", "127.0.0.1:8082");
-    let app = common::http::finish_router(common::http::health_and_metrics_routes(), Duration::from_secs(30));
+    let addr = common::config::Env::system().string("LISTEN_ADDR", "127.0.0.1:8082");
+    let app = common::http::finish_router(
+        common::http::health_and_metrics_routes(),
+        Duration::from_secs(30),
+    );
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("LISTEN_ADDR: cannot listen on {addr}"))?;

@@ -31,13 +31,19 @@ where
                 "the request body must be application/json",
             ));
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::payload_too_large()
-            } else {
-                Problem::new(StatusCode::BAD_REQUEST, "malformed_json", "the request body could not be read")
-            }
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Problem::payload_too_large()
+                } else {
+                    Problem::new(
+                        StatusCode::BAD_REQUEST,
+                        "malformed_json",
+                        "the request body could not be read",
+                    )
+                }
+            })?;
         parse_json(&bytes).map(Json)
     }
 }
@@ -45,10 +51,18 @@ where
 /// Whether the request declares a JSON body (`application/json` or
 /// `application/*+json`, parameters such as `charset` allowed).
 pub fn has_json_content_type(headers: &axum::http::HeaderMap) -> bool {
-    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
@@ -66,7 +80,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
 }
 
 fn malformed_json() -> Problem {
-    Problem::new(StatusCode::BAD_REQUEST, "malformed_json", "the request body is not valid JSON")
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+        "the request body is not valid JSON",
+    )
 }
 
 fn classify(path: &str, error: &serde_json::Error) -> Problem {
@@ -79,7 +97,11 @@ fn classify(path: &str, error: &serde_json::Error) -> Problem {
             let field = match message.strip_prefix("missing field `") {
                 Some(rest) => {
                     let name = rest.trim_end_matches('`');
-                    if path == "." { name.to_owned() } else { format!("{path}.{name}") }
+                    if path == "." {
+                        name.to_owned()
+                    } else {
+                        format!("{path}.{name}")
+                    }
                 }
                 None if path == "." => "body".to_owned(),
                 None => path.to_owned(),
@@ -165,8 +187,12 @@ mod tests {
     #[test]
     fn broken_syntax_is_malformed_json() {
         let problem = parse_json::<AddItem>(br#"{"sku_id": 1,"#).unwrap_err();
-        assert_eq!((problem.status.as_u16(), problem.code), (400, "malformed_json"));
-        let problem = parse_json::<AddItem>(br#"{"sku_id": 1, "quantity": 2} trailing"#).unwrap_err();
+        assert_eq!(
+            (problem.status.as_u16(), problem.code),
+            (400, "malformed_json")
+        );
+        let problem =
+            parse_json::<AddItem>(br#"{"sku_id": 1, "quantity": 2} trailing"#).unwrap_err();
         assert_eq!(problem.code, "malformed_json");
     }
 

@@ -88,7 +88,10 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 pub fn health_and_metrics_routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     let handle = telemetry::metrics_handle();
     Router::new()
-        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
         .route(
             "/metrics",
             get(move || {

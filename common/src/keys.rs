@@ -91,7 +91,8 @@ pub fn parse_keyring(spec: &str, variable: &str) -> anyhow::Result<Vec<(String, 
             keys.iter().all(|(existing, _)| existing != kid),
             "{variable}: kid {kid:?} appears twice"
         );
-        let bytes = load_key_value(value.trim()).with_context(|| format!("{variable}: key {kid:?}"))?;
+        let bytes =
+            load_key_value(value.trim()).with_context(|| format!("{variable}: key {kid:?}"))?;
         keys.push((kid.to_owned(), KeyBytes(bytes)));
     }
     ensure!(!keys.is_empty(), "{variable} holds no key");
@@ -133,7 +134,8 @@ fn pem_ed25519_raw(text: &str) -> anyhow::Result<Vec<u8>> {
 pub fn ed25519_pkcs8_from_seed(seed: &[u8]) -> anyhow::Result<Vec<u8>> {
     ensure!(seed.len() == 32, "an Ed25519 seed is 32 bytes");
     let mut der = vec![
-        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
     ];
     der.extend_from_slice(seed);
     Ok(der)
@@ -172,12 +174,18 @@ impl fmt::Debug for VerifyKeyring {
 
 impl VerifyKeyring {
     /// From `JWT_VERIFY_KEYS`-style entries: public keys (EdDSA) or secrets (HS256).
-    pub fn from_entries(algorithm: JwtAlgorithm, entries: &[(String, KeyBytes)]) -> anyhow::Result<Self> {
+    pub fn from_entries(
+        algorithm: JwtAlgorithm,
+        entries: &[(String, KeyBytes)],
+    ) -> anyhow::Result<Self> {
         let mut keys = HashMap::new();
         for (kid, KeyBytes(bytes)) in entries {
             let key = match algorithm {
                 JwtAlgorithm::EdDsa => {
-                    ensure!(bytes.len() == 32, "key {kid:?}: an Ed25519 public key is 32 bytes");
+                    ensure!(
+                        bytes.len() == 32,
+                        "key {kid:?}: an Ed25519 public key is 32 bytes"
+                    );
                     DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(bytes))
                         .with_context(|| format!("key {kid:?}"))?
                 }

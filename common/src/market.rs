@@ -18,7 +18,7 @@ pub fn requested_market(headers: &HeaderMap) -> Result<Option<String>, Problem> 
         .ok()
         .map(|text| text.trim().to_ascii_lowercase())
         .filter(|code| is_well_formed(code))
-        .ok_or_else(|| unknown_market())?;
+        .ok_or_else(unknown_market)?;
     Ok(Some(code))
 }
 
@@ -28,5 +28,9 @@ pub fn is_well_formed(code: &str) -> bool {
 }
 
 pub fn unknown_market() -> Problem {
-    Problem::new(StatusCode::BAD_REQUEST, "unknown_market", "the X-Market header names no known market")
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "unknown_market",
+        "the X-Market header names no known market",
+    )
 }

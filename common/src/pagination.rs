@@ -35,7 +35,12 @@ impl PageQuery {
     pub fn validate(&self) -> Result<Page, Problem> {
         let mut errors = Vec::new();
         let page = parse_positive("page", self.page.as_deref(), 1, &mut errors);
-        let per_page = parse_positive("per_page", self.per_page.as_deref(), DEFAULT_PER_PAGE, &mut errors);
+        let per_page = parse_positive(
+            "per_page",
+            self.per_page.as_deref(),
+            DEFAULT_PER_PAGE,
+            &mut errors,
+        );
         if errors.is_empty() {
             Ok(Page {
                 page,
@@ -47,7 +52,12 @@ impl PageQuery {
     }
 }
 
-fn parse_positive(field: &str, raw: Option<&str>, default: i64, errors: &mut Vec<FieldError>) -> i64 {
+fn parse_positive(
+    field: &str,
+    raw: Option<&str>,
+    default: i64,
+    errors: &mut Vec<FieldError>,
+) -> i64 {
     match raw {
         None => default,
         Some(text) => match text.trim().parse::<i64>() {
@@ -94,12 +104,30 @@ mod tests {
 
     #[test]
     fn defaults_clamping_and_rejections() {
-        assert_eq!(query(None, None).validate().unwrap(), Page { page: 1, per_page: 20 });
-        assert_eq!(query(Some("3"), Some("500")).validate().unwrap().per_page, 100);
-        assert_eq!(query(Some("3"), Some("10")).validate().unwrap().offset(), 20);
+        assert_eq!(
+            query(None, None).validate().unwrap(),
+            Page {
+                page: 1,
+                per_page: 20
+            }
+        );
+        assert_eq!(
+            query(Some("3"), Some("500")).validate().unwrap().per_page,
+            100
+        );
+        assert_eq!(
+            query(Some("3"), Some("10")).validate().unwrap().offset(),
+            20
+        );
         for bad in ["0", "-1", "x", "1.5", ""] {
-            assert_eq!(query(Some(bad), None).validate().unwrap_err().code, "validation_failed");
-            assert_eq!(query(None, Some(bad)).validate().unwrap_err().code, "validation_failed");
+            assert_eq!(
+                query(Some(bad), None).validate().unwrap_err().code,
+                "validation_failed"
+            );
+            assert_eq!(
+                query(None, Some(bad)).validate().unwrap_err().code,
+                "validation_failed"
+            );
         }
     }
 }

@@ -34,7 +34,8 @@ impl FieldError {
 
 /// A problem+json error: an HTTP status, a machine-readable `code` from
 /// API.md and a human `detail`, plus the optional members some codes carry.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code}: {detail}")]
 pub struct Problem {
     pub status: StatusCode,
     pub code: &'static str,
@@ -61,7 +62,11 @@ pub struct ProblemBody<'a> {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        detail: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self {
             status,
             code,
@@ -91,7 +96,11 @@ impl Problem {
         };
         Self {
             errors,
-            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail)
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                detail,
+            )
         }
     }
 
@@ -104,7 +113,11 @@ impl Problem {
     }
 
     pub fn forbidden() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", "this action is not allowed for this account")
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this action is not allowed for this account",
+        )
     }
 
     pub fn not_found() -> Self {
@@ -116,12 +129,20 @@ impl Problem {
     }
 
     pub fn rate_limited(retry_after: u64) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests; try again later")
-            .with_retry_after(retry_after)
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests; try again later",
+        )
+        .with_retry_after(retry_after)
     }
 
     pub fn payload_too_large() -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body exceeds 64 KiB")
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body exceeds 64 KiB",
+        )
     }
 
     /// A backing service (database, Redis) is unreachable or too slow.
@@ -137,7 +158,11 @@ impl Problem {
     /// An unexpected failure. The body stays generic; the cause is logged by
     /// the caller inside the request span.
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "an unexpected error occurred")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "an unexpected error occurred",
+        )
     }
 
     /// Whether this is one of the bearer-authentication failures that carry
@@ -146,7 +171,11 @@ impl Problem {
         self.status == StatusCode::UNAUTHORIZED
             && matches!(
                 self.code,
-                "missing_token" | "invalid_token" | "token_expired" | "token_revoked" | "user_inactive"
+                "missing_token"
+                    | "invalid_token"
+                    | "token_expired"
+                    | "token_revoked"
+                    | "user_inactive"
             )
     }
 }
@@ -193,7 +222,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_problem_renders_as_rfc_9457_json_with_its_code() {
-        let response = Problem::validation(vec![FieldError::new("quantity", "must be 1..=99")]).into_response();
+        let response = Problem::validation(vec![FieldError::new("quantity", "must be 1..=99")])
+            .into_response();
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
         let body = body_of(response).await;

@@ -21,7 +21,10 @@ pub fn init_logging() {
         .with_current_span(true)
         .with_span_list(false)
         .with_target(true);
-    let _ = tracing_subscriber::registry().with(filter).with(json).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(json)
+        .try_init();
 }
 
 /// Logs for tests: silent unless `TEST_LOG` is set.
@@ -93,9 +96,21 @@ pub async fn observe_request(request: Request, next: Next) -> Response {
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
     if status.is_server_error() {
-        span.in_scope(|| tracing::warn!(status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request failed"));
+        span.in_scope(|| {
+            tracing::warn!(
+                status = status.as_u16(),
+                elapsed_ms = elapsed.as_millis() as u64,
+                "request failed"
+            )
+        });
     } else {
-        span.in_scope(|| tracing::debug!(status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request served"));
+        span.in_scope(|| {
+            tracing::debug!(
+                status = status.as_u16(),
+                elapsed_ms = elapsed.as_millis() as u64,
+                "request served"
+            )
+        });
     }
     response
 }

@@ -33,8 +33,12 @@ pub enum VerifyError {
 impl From<VerifyError> for Problem {
     fn from(error: VerifyError) -> Self {
         match error {
-            VerifyError::Invalid => Problem::unauthorized("invalid_token", "the access token is invalid"),
-            VerifyError::Expired => Problem::unauthorized("token_expired", "the access token has expired"),
+            VerifyError::Invalid => {
+                Problem::unauthorized("invalid_token", "the access token is invalid")
+            }
+            VerifyError::Expired => {
+                Problem::unauthorized("token_expired", "the access token has expired")
+            }
         }
     }
 }
@@ -129,7 +133,11 @@ impl Verifier {
     }
 
     fn check_time(&self, claims: Arc<AccessClaims>) -> Result<Arc<AccessClaims>, VerifyError> {
-        if claims.exp.saturating_add(self.settings.leeway_seconds as i64) < now_unix() {
+        if claims
+            .exp
+            .saturating_add(self.settings.leeway_seconds as i64)
+            < now_unix()
+        {
             Err(VerifyError::Expired)
         } else {
             Ok(claims)
@@ -144,13 +152,17 @@ impl Verifier {
         }
         let kid = header.kid.as_deref().ok_or(VerifyError::Invalid)?;
         let key = self.keyring.get(kid).ok_or(VerifyError::Invalid)?;
-        let data = decode::<AccessClaims>(token, key, validation).map_err(|error| match error.kind() {
-            ErrorKind::ExpiredSignature => VerifyError::Expired,
-            _ => VerifyError::Invalid,
-        })?;
+        let data =
+            decode::<AccessClaims>(token, key, validation).map_err(|error| match error.kind() {
+                ErrorKind::ExpiredSignature => VerifyError::Expired,
+                _ => VerifyError::Invalid,
+            })?;
         let claims = data.claims;
         let leeway = self.settings.leeway_seconds as i64;
-        if claims.typ != ACCESS_TYP || claims.user_id().is_none() || claims.iat > now_unix() + leeway {
+        if claims.typ != ACCESS_TYP
+            || claims.user_id().is_none()
+            || claims.iat > now_unix() + leeway
+        {
             return Err(VerifyError::Invalid);
         }
         Ok(claims)
@@ -164,7 +176,10 @@ impl Verifier {
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Problem> {
     let mut values = headers.get_all(axum::http::header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
-        return Err(Problem::unauthorized("missing_token", "an access token is required"));
+        return Err(Problem::unauthorized(
+            "missing_token",
+            "an access token is required",
+        ));
     };
     let invalid = || Problem::from(VerifyError::Invalid);
     if values.next().is_some() {
@@ -173,7 +188,10 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Problem> {
     let text = value.to_str().map_err(|_| invalid())?;
     let (scheme, token) = text.trim().split_once(' ').ok_or_else(invalid)?;
     let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(char::is_whitespace) {
+    if !scheme.eq_ignore_ascii_case("bearer")
+        || token.is_empty()
+        || token.contains(char::is_whitespace)
+    {
         return Err(invalid());
     }
     Ok(token)
@@ -239,12 +257,18 @@ mod tests {
 
     fn ed_verifier() -> Verifier {
         let keys = parse_keyring(&JwtAlgorithm::EdDsa.dev_verify_spec(), "T").unwrap();
-        Verifier::new(VerifyKeyring::from_entries(JwtAlgorithm::EdDsa, &keys).unwrap(), settings())
+        Verifier::new(
+            VerifyKeyring::from_entries(JwtAlgorithm::EdDsa, &keys).unwrap(),
+            settings(),
+        )
     }
 
     fn hs_verifier() -> Verifier {
         let keys = parse_keyring(&JwtAlgorithm::Hs256.dev_verify_spec(), "T").unwrap();
-        Verifier::new(VerifyKeyring::from_entries(JwtAlgorithm::Hs256, &keys).unwrap(), settings())
+        Verifier::new(
+            VerifyKeyring::from_entries(JwtAlgorithm::Hs256, &keys).unwrap(),
+            settings(),
+        )
     }
 
     #[test]
@@ -262,10 +286,17 @@ mod tests {
         let verifier = ed_verifier();
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims()).unwrap());
         let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"dev-1","typ":"JWT"}"#);
-        assert_eq!(verifier.verify(&format!("{none_header}.{payload}.")), Err(VerifyError::Invalid));
+        assert_eq!(
+            verifier.verify(&format!("{none_header}.{payload}.")),
+            Err(VerifyError::Invalid)
+        );
         // The classic confusion: HS256 keyed with the public key bytes.
-        let public = ed25519_public_from_seed(&STANDARD.decode(DEV_ED25519_SEED_B64).unwrap()).unwrap();
-        assert_eq!(verifier.verify(&sign_hs(&claims(), &public)), Err(VerifyError::Invalid));
+        let public =
+            ed25519_public_from_seed(&STANDARD.decode(DEV_ED25519_SEED_B64).unwrap()).unwrap();
+        assert_eq!(
+            verifier.verify(&sign_hs(&claims(), &public)),
+            Err(VerifyError::Invalid)
+        );
     }
 
     #[test]
@@ -279,7 +310,10 @@ mod tests {
             verifier.verify(&encode(&header, &claims(), &other).unwrap()),
             Err(VerifyError::Invalid)
         );
-        assert_eq!(verifier.verify(&sign_ed(&claims(), "unknown")), Err(VerifyError::Invalid));
+        assert_eq!(
+            verifier.verify(&sign_ed(&claims(), "unknown")),
+            Err(VerifyError::Invalid)
+        );
         let token = sign_ed(&claims(), DEV_KID);
         let mut parts: Vec<&str> = token.split('.').collect();
         let mut forged = claims();
@@ -294,16 +328,28 @@ mod tests {
         let verifier = ed_verifier();
         let mut wrong = claims();
         wrong.iss = "someone-else".into();
-        assert_eq!(verifier.verify(&sign_ed(&wrong, DEV_KID)), Err(VerifyError::Invalid));
+        assert_eq!(
+            verifier.verify(&sign_ed(&wrong, DEV_KID)),
+            Err(VerifyError::Invalid)
+        );
         let mut wrong = claims();
         wrong.aud = "other-api".into();
-        assert_eq!(verifier.verify(&sign_ed(&wrong, DEV_KID)), Err(VerifyError::Invalid));
+        assert_eq!(
+            verifier.verify(&sign_ed(&wrong, DEV_KID)),
+            Err(VerifyError::Invalid)
+        );
         let mut wrong = claims();
         wrong.typ = "refresh".into();
-        assert_eq!(verifier.verify(&sign_ed(&wrong, DEV_KID)), Err(VerifyError::Invalid));
+        assert_eq!(
+            verifier.verify(&sign_ed(&wrong, DEV_KID)),
+            Err(VerifyError::Invalid)
+        );
         let mut value = serde_json::to_value(claims()).unwrap();
         value.as_object_mut().unwrap().remove("sid");
-        assert_eq!(verifier.verify(&sign_ed(&value, DEV_KID)), Err(VerifyError::Invalid));
+        assert_eq!(
+            verifier.verify(&sign_ed(&value, DEV_KID)),
+            Err(VerifyError::Invalid)
+        );
     }
 
     #[test]
@@ -311,7 +357,10 @@ mod tests {
         let verifier = ed_verifier();
         let mut old = claims();
         old.exp = now_unix() - 31;
-        assert_eq!(verifier.verify(&sign_ed(&old, DEV_KID)), Err(VerifyError::Expired));
+        assert_eq!(
+            verifier.verify(&sign_ed(&old, DEV_KID)),
+            Err(VerifyError::Expired)
+        );
         old.exp = now_unix() - 5;
         assert!(verifier.verify(&sign_ed(&old, DEV_KID)).is_ok());
         let mut long_expired = claims();
@@ -324,8 +373,20 @@ mod tests {
     fn broken_tokens_are_invalid_never_a_panic() {
         let verifier = ed_verifier();
         let huge_header = URL_SAFE_NO_PAD.encode(vec![b'a'; 32 * 1024]);
-        for token in ["", "a", "a.b", "a.b.c.d", "!!!.???.###", "e30.e30.e30", &format!("{huge_header}.e30.e30")] {
-            assert_eq!(verifier.verify(token), Err(VerifyError::Invalid), "{token:.20}");
+        for token in [
+            "",
+            "a",
+            "a.b",
+            "a.b.c.d",
+            "!!!.???.###",
+            "e30.e30.e30",
+            &format!("{huge_header}.e30.e30"),
+        ] {
+            assert_eq!(
+                verifier.verify(token),
+                Err(VerifyError::Invalid),
+                "{token:.20}"
+            );
         }
     }
 
@@ -337,7 +398,10 @@ mod tests {
             verifier.verify(&sign_hs(&claims(), b"another-secret-of-at-least-32-bytes!")),
             Err(VerifyError::Invalid)
         );
-        assert_eq!(verifier.verify(&sign_ed(&claims(), DEV_KID)), Err(VerifyError::Invalid));
+        assert_eq!(
+            verifier.verify(&sign_ed(&claims(), DEV_KID)),
+            Err(VerifyError::Invalid)
+        );
     }
 
     #[test]
@@ -349,9 +413,16 @@ mod tests {
         };
         assert_eq!(bearer_token(&with("bearer abc")).unwrap(), "abc");
         assert_eq!(bearer_token(&with("BEARER abc")).unwrap(), "abc");
-        assert_eq!(bearer_token(&HeaderMap::new()).unwrap_err().code, "missing_token");
+        assert_eq!(
+            bearer_token(&HeaderMap::new()).unwrap_err().code,
+            "missing_token"
+        );
         for bad in ["Basic abc", "Bearer", "Bearer ", "Bearer a b"] {
-            assert_eq!(bearer_token(&with(bad)).unwrap_err().code, "invalid_token", "{bad}");
+            assert_eq!(
+                bearer_token(&with(bad)).unwrap_err().code,
+                "invalid_token",
+                "{bad}"
+            );
         }
         let mut two = with("Bearer a");
         two.append("authorization", "Bearer b".parse().unwrap());

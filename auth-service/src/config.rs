@@ -1,0 +1,374 @@
+//! Typed settings, read once at start from the variables of DESIGN.md's
+//! table, with development defaults and production guards.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail, ensure};
+use common::config::{AppEnv, Env};
+use common::keys::{JwtAlgorithm, KeyBytes, MIN_HS256_SECRET_BYTES, parse_keyring};
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+
+/// Development value of `INTERNAL_API_TOKEN`; production refuses it.
+pub const DEV_INTERNAL_TOKEN: &str = "dev-internal-token";
+/// Development value of `AUTH_SECRET_KEY`; production refuses it.
+pub const DEV_AUTH_SECRET_KEY: &str = "development-only-auth-secret-key-change-me";
+
+/// Where codes go.
+#[derive(Debug, Clone)]
+pub enum SmsProvider {
+    /// Development: log a masked number and keep the code in the dev outbox.
+    Log,
+    /// POST `{"to", "code", "message"}` to a URL.
+    Webhook {
+        url: String,
+        timeout: Duration,
+        retries: u32,
+    },
+    /// Twilio's Messages API.
+    Twilio {
+        account_sid: String,
+        auth_token: SecretString,
+        from: String,
+        base_url: String,
+        timeout: Duration,
+    },
+}
+
+/// One-time-code lifetimes and limits (API.md's defaults).
+#[derive(Debug, Clone)]
+pub struct OtpSettings {
+    pub code_ttl_seconds: u64,
+    pub resend_seconds: u64,
+    pub max_attempts: u32,
+    pub per_number_hour: u32,
+    pub per_ip_hour: u32,
+    /// 0 turns the per-country budget off.
+    pub per_country_hour: u32,
+    /// 0 turns the total budget off.
+    pub total_hour: u32,
+    pub verify_per_ip_hour: u32,
+}
+
+/// Password login limits and hashing cost.
+#[derive(Debug, Clone)]
+pub struct PasswordSettings {
+    pub login_per_ip_hour: u32,
+    pub failures_per_account: u32,
+    pub failure_window_seconds: u64,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub hash_concurrency: usize,
+}
+
+/// Everything auth-service is configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub app_env: AppEnv,
+    pub listen_addr: String,
+    pub database_url: SecretString,
+    pub database_max_connections: u32,
+    pub database_acquire_timeout: Duration,
+    pub redis_url: SecretString,
+    /// Prefix of every Redis key (tests isolate themselves with their own).
+    pub redis_key_prefix: String,
+    pub redis_timeout: Duration,
+    pub request_timeout: Duration,
+    pub jwt_algorithm: JwtAlgorithm,
+    pub signing_keys: Vec<(String, KeyBytes)>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub jwt_leeway_seconds: u64,
+    pub access_token_ttl_seconds: u64,
+    pub refresh_idle_seconds: u64,
+    pub session_max_seconds: u64,
+    pub refresh_grace_seconds: u64,
+    pub internal_api_token: SecretString,
+    /// Server key for code hashes and refresh-token MACs and successors.
+    pub auth_secret_key: SecretString,
+    pub sms: SmsProvider,
+    pub otp: OtpSettings,
+    pub password: PasswordSettings,
+    pub trusted_proxies: Vec<IpNet>,
+    /// ISO 3166 alpha-2 codes, upper-case; empty allows every country.
+    pub phone_countries: Vec<String>,
+    pub default_market: String,
+    pub markets: Vec<String>,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::load(&Env::system())
+    }
+
+    /// Reads settings from `env`, validating them.
+    pub fn load(env: &Env) -> anyhow::Result<Self> {
+        let app_env = env.app_env()?;
+        let jwt_algorithm = JwtAlgorithm::parse(&env.string("JWT_ALG", "EdDSA"))?;
+        let dev_keys = jwt_algorithm.dev_signing_spec();
+        let (keys_spec, keys_defaulted) = env.secret("JWT_SIGNING_KEYS", &dev_keys)?;
+        let signing_keys = parse_keyring(keys_spec.expose_secret(), "JWT_SIGNING_KEYS")?;
+        let (internal_api_token, internal_defaulted) =
+            env.secret("INTERNAL_API_TOKEN", DEV_INTERNAL_TOKEN)?;
+        let (auth_secret_key, secret_defaulted) =
+            env.secret("AUTH_SECRET_KEY", DEV_AUTH_SECRET_KEY)?;
+        let (database_url, _) =
+            env.secret("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/auth")?;
+        let (redis_url, _) = env.secret("REDIS_URL", "redis://127.0.0.1:6379")?;
+
+        let settings = Self {
+            app_env,
+            listen_addr: env.string("LISTEN_ADDR", "127.0.0.1:8081"),
+            database_url,
+            database_max_connections: env.parse("DATABASE_MAX_CONNECTIONS", 20)?,
+            database_acquire_timeout: Duration::from_millis(
+                env.parse("DATABASE_ACQUIRE_TIMEOUT_MS", 3000)?,
+            ),
+            redis_url,
+            redis_key_prefix: env.string("REDIS_KEY_PREFIX", "auth"),
+            redis_timeout: Duration::from_millis(env.parse("REDIS_TIMEOUT_MS", 2000)?),
+            request_timeout: Duration::from_millis(env.parse("REQUEST_TIMEOUT_MS", 15_000)?),
+            jwt_algorithm,
+            signing_keys,
+            jwt_issuer: env.string("JWT_ISSUER", "auth-service"),
+            jwt_audience: env.string("JWT_AUDIENCE", "shop-api"),
+            jwt_leeway_seconds: env.parse("JWT_LEEWAY_SECONDS", 30)?,
+            access_token_ttl_seconds: env.parse("ACCESS_TOKEN_TTL_SECONDS", 1800)?,
+            refresh_idle_seconds: env.parse("REFRESH_IDLE_SECONDS", 604_800)?,
+            session_max_seconds: env.parse("SESSION_MAX_SECONDS", 7_776_000)?,
+            refresh_grace_seconds: env.parse("REFRESH_GRACE_SECONDS", 10)?,
+            internal_api_token,
+            auth_secret_key,
+            sms: sms_provider(env)?,
+            otp: OtpSettings {
+                code_ttl_seconds: env.parse("OTP_CODE_TTL_SECONDS", 300)?,
+                resend_seconds: env.parse("OTP_RESEND_SECONDS", 60)?,
+                max_attempts: env.parse("OTP_MAX_ATTEMPTS", 5)?,
+                per_number_hour: env.parse("OTP_PER_NUMBER_HOUR", 5)?,
+                per_ip_hour: env.parse("OTP_PER_IP_HOUR", 60)?,
+                per_country_hour: env.parse("OTP_PER_COUNTRY_HOUR", 0)?,
+                total_hour: env.parse("OTP_TOTAL_HOUR", 0)?,
+                verify_per_ip_hour: env.parse("OTP_VERIFY_PER_IP_HOUR", 300)?,
+            },
+            password: PasswordSettings {
+                login_per_ip_hour: env.parse("LOGIN_PER_IP_HOUR", 100)?,
+                failures_per_account: env.parse("LOGIN_FAILURES_PER_ACCOUNT", 10)?,
+                failure_window_seconds: env.parse("LOGIN_FAILURE_WINDOW_SECONDS", 900)?,
+                argon2_memory_kib: env.parse("ARGON2_MEMORY_KIB", 19_456)?,
+                argon2_iterations: env.parse("ARGON2_ITERATIONS", 2)?,
+                argon2_parallelism: env.parse("ARGON2_PARALLELISM", 1)?,
+                hash_concurrency: env.parse(
+                    "PASSWORD_HASH_CONCURRENCY",
+                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                )?,
+            },
+            trusted_proxies: env
+                .list("TRUSTED_PROXIES", "127.0.0.1/32")
+                .iter()
+                .map(|text| parse_proxy(text))
+                .collect::<anyhow::Result<_>>()?,
+            phone_countries: env
+                .list("PHONE_COUNTRIES", "")
+                .iter()
+                .map(|code| code.to_ascii_uppercase())
+                .collect(),
+            default_market: env.string("DEFAULT_MARKET", "us").to_ascii_lowercase(),
+            markets: env
+                .list("MARKETS", "us,in,eu")
+                .iter()
+                .map(|code| code.to_ascii_lowercase())
+                .collect(),
+        };
+        settings.validate(keys_defaulted, internal_defaulted, secret_defaulted)?;
+        Ok(settings)
+    }
+
+    fn validate(
+        &self,
+        keys_defaulted: bool,
+        internal_defaulted: bool,
+        secret_defaulted: bool,
+    ) -> anyhow::Result<()> {
+        ensure!(
+            self.access_token_ttl_seconds >= 30,
+            "ACCESS_TOKEN_TTL_SECONDS must be at least 30"
+        );
+        ensure!(
+            self.refresh_idle_seconds >= 60,
+            "REFRESH_IDLE_SECONDS must be at least 60"
+        );
+        ensure!(
+            self.session_max_seconds >= self.refresh_idle_seconds,
+            "SESSION_MAX_SECONDS must not be below REFRESH_IDLE_SECONDS"
+        );
+        ensure!(
+            self.otp.max_attempts >= 1,
+            "OTP_MAX_ATTEMPTS must be at least 1"
+        );
+        ensure!(
+            self.otp.code_ttl_seconds >= 30,
+            "OTP_CODE_TTL_SECONDS must be at least 30"
+        );
+        ensure!(
+            self.password.hash_concurrency >= 1,
+            "PASSWORD_HASH_CONCURRENCY must be at least 1"
+        );
+        ensure!(
+            self.markets
+                .iter()
+                .all(|m| common::market::is_well_formed(m)),
+            "MARKETS holds a malformed market code"
+        );
+        ensure!(
+            self.markets.contains(&self.default_market),
+            "DEFAULT_MARKET must be one of MARKETS"
+        );
+        ensure!(
+            self.phone_countries
+                .iter()
+                .all(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase())),
+            "PHONE_COUNTRIES holds ISO 3166 alpha-2 codes such as US,IN"
+        );
+        ensure!(
+            self.auth_secret_key.expose_secret().len() >= 32,
+            "AUTH_SECRET_KEY must be at least 32 bytes"
+        );
+        if self.jwt_algorithm == JwtAlgorithm::EdDsa {
+            for (kid, KeyBytes(seed)) in &self.signing_keys {
+                ensure!(
+                    seed.len() == 32,
+                    "JWT_SIGNING_KEYS: key {kid:?} is not a 32-byte Ed25519 seed"
+                );
+            }
+        }
+        if self.app_env.is_production() {
+            ensure!(
+                !keys_defaulted,
+                "APP_ENV=production refuses the development JWT_SIGNING_KEYS"
+            );
+            ensure!(
+                !internal_defaulted,
+                "APP_ENV=production refuses the development INTERNAL_API_TOKEN"
+            );
+            ensure!(
+                !secret_defaulted,
+                "APP_ENV=production refuses the development AUTH_SECRET_KEY"
+            );
+            ensure!(
+                self.internal_api_token.expose_secret().len() >= 32,
+                "INTERNAL_API_TOKEN must be at least 32 bytes in production"
+            );
+            let dev_kid_used = self
+                .signing_keys
+                .iter()
+                .any(|(kid, _)| kid == common::keys::DEV_KID);
+            ensure!(
+                !dev_kid_used,
+                "APP_ENV=production refuses the development key id"
+            );
+            if self.jwt_algorithm == JwtAlgorithm::Hs256 {
+                for (kid, KeyBytes(secret)) in &self.signing_keys {
+                    ensure!(
+                        secret.len() >= MIN_HS256_SECRET_BYTES,
+                        "JWT_SIGNING_KEYS: HS256 secret {kid:?} is shorter than {MIN_HS256_SECRET_BYTES} bytes"
+                    );
+                }
+            }
+            if matches!(self.sms, SmsProvider::Log) {
+                bail!("APP_ENV=production refuses SMS_PROVIDER=log");
+            }
+        }
+        Ok(())
+    }
+
+    pub fn access_ttl(&self) -> Duration {
+        Duration::from_secs(self.access_token_ttl_seconds)
+    }
+}
+
+fn parse_proxy(text: &str) -> anyhow::Result<IpNet> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .with_context(|| format!("TRUSTED_PROXIES: {text:?} is not an address or CIDR range"))
+}
+
+fn sms_provider(env: &Env) -> anyhow::Result<SmsProvider> {
+    let timeout = Duration::from_millis(env.parse("SMS_TIMEOUT_MS", 3000)?);
+    match env.string("SMS_PROVIDER", "log").as_str() {
+        "log" => Ok(SmsProvider::Log),
+        "webhook" => Ok(SmsProvider::Webhook {
+            url: env
+                .optional("SMS_WEBHOOK_URL")
+                .context("SMS_PROVIDER=webhook needs SMS_WEBHOOK_URL")?,
+            timeout,
+            retries: env.parse("SMS_WEBHOOK_RETRIES", 2)?,
+        }),
+        "twilio" => Ok(SmsProvider::Twilio {
+            account_sid: env
+                .optional("TWILIO_ACCOUNT_SID")
+                .context("SMS_PROVIDER=twilio needs TWILIO_ACCOUNT_SID")?,
+            auth_token: {
+                let (token, defaulted) = env.secret("TWILIO_AUTH_TOKEN", "")?;
+                ensure!(!defaulted, "SMS_PROVIDER=twilio needs TWILIO_AUTH_TOKEN");
+                token
+            },
+            from: env
+                .optional("TWILIO_FROM")
+                .context("SMS_PROVIDER=twilio needs TWILIO_FROM")?,
+            base_url: env.string("TWILIO_BASE_URL", "https://api.twilio.com"),
+            timeout,
+        }),
+        other => bail!("SMS_PROVIDER must be log, webhook or twilio, not {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn development_defaults_load() {
+        let settings = Settings::load(&Env::from_pairs([])).unwrap();
+        assert_eq!(settings.listen_addr, "127.0.0.1:8081");
+        assert_eq!(settings.access_token_ttl_seconds, 1800);
+        assert_eq!(settings.otp.per_number_hour, 5);
+        assert_eq!(settings.jwt_algorithm, JwtAlgorithm::EdDsa);
+    }
+
+    #[test]
+    fn production_refuses_development_secrets_short_hs256_keys_and_the_log_provider() {
+        let error = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("APP_ENV", "production")];
+            all.extend_from_slice(pairs);
+            Settings::load(&Env::from_pairs(all))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(error(&[]).contains("JWT_SIGNING_KEYS"));
+        let strong = [
+            ("JWT_ALG", "HS256"),
+            ("JWT_SIGNING_KEYS", "k1=c2hvcnQ="),
+            (
+                "INTERNAL_API_TOKEN",
+                "an-internal-token-of-at-least-32-bytes",
+            ),
+            ("AUTH_SECRET_KEY", "an-auth-secret-key-of-at-least-32-bytes"),
+            ("SMS_PROVIDER", "webhook"),
+            ("SMS_WEBHOOK_URL", "http://sms.invalid/send"),
+        ];
+        assert!(error(&strong).contains("shorter than 32"));
+        let mut with_log = strong.to_vec();
+        with_log[1] = (
+            "JWT_SIGNING_KEYS",
+            "k1=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        );
+        with_log[4] = ("SMS_PROVIDER", "log");
+        assert!(error(&with_log).contains("SMS_PROVIDER=log"));
+        with_log[4] = ("SMS_PROVIDER", "webhook");
+        let mut all = vec![("APP_ENV", "production")];
+        all.extend_from_slice(&with_log);
+        assert!(Settings::load(&Env::from_pairs(all)).is_ok());
+    }
+}

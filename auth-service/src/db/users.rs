@@ -1,0 +1,165 @@
+//! The users table.
+
+use sqlx::PgExecutor;
+use time::OffsetDateTime;
+
+/// A row of `users`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub password_hash: Option<String>,
+    pub role: String,
+    pub market: String,
+    pub is_active: bool,
+    pub created_at: OffsetDateTime,
+}
+
+pub async fn find(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as!(
+        UserRow,
+        "select id, phone, email, password_hash, role, market, is_active, created_at
+         from users where id = $1",
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Whether the user exists and is active: the question of every token check.
+pub async fn is_active(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<bool> {
+    let active = sqlx::query_scalar!("select is_active from users where id = $1", id)
+        .fetch_optional(db)
+        .await?;
+    Ok(active.unwrap_or(false))
+}
+
+pub async fn find_by_email(db: impl PgExecutor<'_>, email: &str) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as!(
+        UserRow,
+        "select id, phone, email, password_hash, role, market, is_active, created_at
+         from users where email = $1",
+        email
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The user of a number, created (with `market` as their market) on first login.
+pub async fn find_or_create_by_phone(
+    db: impl PgExecutor<'_>,
+    phone: &str,
+    market: &str,
+) -> sqlx::Result<UserRow> {
+    // The no-op update makes `returning` answer for an existing row too, in
+    // one statement that is safe against a concurrent first login.
+    sqlx::query_as!(
+        UserRow,
+        "insert into users (phone, market) values ($1, $2)
+         on conflict (phone) do update set phone = excluded.phone
+         returning id, phone, email, password_hash, role, market, is_active, created_at",
+        phone,
+        market
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// A new account with a password (admin API, `create-admin`).
+pub async fn create_with_password(
+    db: impl PgExecutor<'_>,
+    email: &str,
+    password_hash: &str,
+    role: &str,
+    market: &str,
+) -> sqlx::Result<UserRow> {
+    sqlx::query_as!(
+        UserRow,
+        "insert into users (email, password_hash, role, market) values ($1, $2, $3, $4)
+         returning id, phone, email, password_hash, role, market, is_active, created_at",
+        email,
+        password_hash,
+        role,
+        market
+    )
+    .fetch_one(db)
+    .await
+}
+
+pub async fn set_active(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    active: bool,
+) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as!(
+        UserRow,
+        "update users set is_active = $2, updated_at = now() where id = $1 and deleted_at is null
+         returning id, phone, email, password_hash, role, market, is_active, created_at",
+        id,
+        active
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Account deletion: deactivated, phone and email erased so that the number
+/// can sign up afresh; the row stays for the shop's records.
+pub async fn erase(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update users set is_active = false, phone = null, email = null, password_hash = null,
+                deleted_at = now(), updated_at = now()
+         where id = $1",
+        id
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_password(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    password_hash: &str,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "update users set password_hash = $2, updated_at = now() where id = $1",
+        id,
+        password_hash
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Exact-match search for the admin API, newest first.
+pub async fn search(
+    db: impl PgExecutor<'_> + Copy,
+    phone: Option<&str>,
+    email: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<(Vec<UserRow>, i64)> {
+    let rows = sqlx::query_as!(
+        UserRow,
+        "select id, phone, email, password_hash, role, market, is_active, created_at
+         from users
+         where ($1::text is null or phone = $1) and ($2::text is null or email = $2)
+         order by id desc limit $3 offset $4",
+        phone,
+        email,
+        limit,
+        offset
+    )
+    .fetch_all(db)
+    .await?;
+    let total = sqlx::query_scalar!(
+        r#"select count(*) as "count!" from users
+         where ($1::text is null or phone = $1) and ($2::text is null or email = $2)"#,
+        phone,
+        email
+    )
+    .fetch_one(db)
+    .await?;
+    Ok((rows, total))
+}

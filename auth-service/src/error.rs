@@ -1,0 +1,76 @@
+//! `ApiError`: what a handler can fail with, and how each failure is
+//! answered. Every answer is problem+json (through `common::Problem`);
+//! causes of 5xx answers are logged once here, inside the request span.
+
+use axum::response::{IntoResponse, Response};
+use common::Problem;
+
+use crate::password::PasswordError;
+use crate::sms::SmsError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// An answer API.md defines (4xx with its code).
+    #[error(transparent)]
+    Http(#[from] Problem),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    Sms(#[from] SmsError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Whether a database error means "unreachable or overloaded" (503) rather
+/// than a bug (500).
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+    ) || error
+        .as_database_error()
+        .and_then(|db| db.code())
+        // 57P01..03: admin shutdown, crash shutdown, cannot connect now; 53300: too many connections.
+        .is_some_and(|code| matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300"))
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = match self {
+            ApiError::Http(problem) => problem,
+            ApiError::Database(error) if is_unavailable(&error) => {
+                tracing::warn!(%error, "database unavailable");
+                Problem::dependency_unavailable()
+            }
+            ApiError::Store(StoreError::Protocol(message)) => {
+                tracing::error!(%message, "unexpected redis reply");
+                Problem::internal()
+            }
+            ApiError::Store(error) => {
+                tracing::warn!(%error, "redis unavailable");
+                Problem::dependency_unavailable()
+            }
+            ApiError::Password(PasswordError::Busy) => {
+                tracing::warn!("password hashing saturated");
+                Problem::dependency_unavailable()
+            }
+            ApiError::Sms(error) => {
+                tracing::warn!(%error, "sms provider failed");
+                Problem::dependency_unavailable()
+            }
+            other => {
+                tracing::error!(error = %other, "request failed unexpectedly");
+                Problem::internal()
+            }
+        };
+        problem.into_response()
+    }
+}

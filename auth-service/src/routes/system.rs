@@ -1,0 +1,69 @@
+//! Readiness, the JWKS and the OpenAPI document.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde_json::json;
+use utoipa::openapi::OpenApi;
+
+use crate::state::AppState;
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn router(openapi: Arc<OpenApi>) -> Router<AppState> {
+    Router::new()
+        .route("/readyz", get(readyz))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route(
+            "/openapi.json",
+            get(move || {
+                let openapi = openapi.clone();
+                async move { axum::Json(openapi.as_ref().clone()) }
+            }),
+        )
+}
+
+/// Ready when PostgreSQL and Redis both answer.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let database = async {
+        tokio::time::timeout(CHECK_TIMEOUT, sqlx::query("select 1").execute(&state.db))
+            .await
+            .is_ok_and(|result| result.is_ok())
+    };
+    let redis = async { state.store.ping().await.is_ok() };
+    let (database, redis) = tokio::join!(database, redis);
+    let status = if database && redis {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let word = |ok: bool| if ok { "up" } else { "down" };
+    let mut response = (
+        status,
+        axum::Json(json!({
+            "status": if status == StatusCode::OK { "ready" } else { "not_ready" },
+            "checks": {"database": word(database), "redis": word(redis)},
+        })),
+    )
+        .into_response();
+    if status != StatusCode::OK {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("5"),
+        );
+    }
+    response
+}
+
+/// The public keys access tokens are verified with (empty with HS256).
+async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(axum::http::header::CACHE_CONTROL, "public, max-age=300")],
+        axum::Json(state.issuer.jwks().clone()),
+    )
+}

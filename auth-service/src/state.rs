@@ -1,0 +1,71 @@
+//! The application state every handler and extractor draws from.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::extract::FromRef;
+use common::verifier::Verifier;
+use redis::aio::ConnectionManagerConfig;
+use secrecy::ExposeSecret as _;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::config::Settings;
+use crate::domain::secrets::ServerKeys;
+use crate::password::PasswordHasher;
+use crate::signing::TokenIssuer;
+use crate::sms::{self, SmsSender};
+use crate::store::RedisStore;
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: PgPool,
+    pub store: RedisStore,
+    pub issuer: TokenIssuer,
+    pub verifier: Verifier,
+    pub passwords: PasswordHasher,
+    pub sms: Arc<dyn SmsSender>,
+    pub keys: ServerKeys,
+}
+
+impl AppState {
+    /// Connects lazily: the service starts (and reports not ready) while
+    /// PostgreSQL or Redis is down, and recovers when they come back.
+    pub fn connect(settings: Settings) -> anyhow::Result<Self> {
+        let db = PgPoolOptions::new()
+            .max_connections(settings.database_max_connections)
+            .acquire_timeout(settings.database_acquire_timeout)
+            .connect_lazy(settings.database_url.expose_secret())
+            .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        Self::with_pool(settings, db)
+    }
+
+    /// With an existing pool (tests bring a fresh database each).
+    pub fn with_pool(settings: Settings, db: PgPool) -> anyhow::Result<Self> {
+        let client = redis::Client::open(settings.redis_url.expose_secret())
+            .context("REDIS_URL is not a valid Redis URL")?;
+        let redis_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(settings.redis_timeout))
+            .set_response_timeout(Some(settings.redis_timeout))
+            .set_number_of_retries(2);
+        let conn = client
+            .get_connection_manager_lazy(redis_config)
+            .context("cannot set up the Redis connection")?;
+        let store = RedisStore::new(conn, &settings.redis_key_prefix, settings.redis_timeout);
+        let (issuer, verifier) = TokenIssuer::from_settings(&settings)?;
+        let passwords = PasswordHasher::new(&settings.password)?;
+        let sms = sms::from_settings(&settings.sms, store.clone())?;
+        let keys = ServerKeys::derive(&settings.auth_secret_key);
+        Ok(Self {
+            settings: Arc::new(settings),
+            db,
+            store,
+            issuer,
+            verifier,
+            passwords,
+            sms,
+            keys,
+        })
+    }
+}
