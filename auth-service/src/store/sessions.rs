@@ -35,7 +35,7 @@ if ARGV[1] == s[1] then
   redis.call('EXPIRE', KEYS[1], ttl)
   return {'rotated', s[5], s[6], tostring(ttl)}
 end
-if s[2] and ARGV[1] == s[2] and ARGV[2] == s[1] and now - tonumber(s[3]) <= tonumber(ARGV[4]) then
+if s[2] and ARGV[1] == s[2] and ARGV[2] == s[1] and now - tonumber(s[3]) < tonumber(ARGV[4]) then
   return {'grace', s[5], s[6], tostring(redis.call('TTL', KEYS[1]))}
 end
 redis.call('DEL', KEYS[1])

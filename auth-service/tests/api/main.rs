@@ -1,0 +1,11 @@
+//! Black-box tests of auth-service over HTTP, against real PostgreSQL and
+//! Redis. One binary, one module per area.
+
+mod admin;
+mod errors;
+mod jwt;
+mod otp;
+mod password;
+mod refresh;
+mod sessions;
+mod support;

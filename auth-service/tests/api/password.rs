@@ -1,0 +1,183 @@
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::support::{access, expect_problem, read, spawn, spawn_with, test_settings};
+
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn password_login_issues_a_pair_and_bad_credentials_look_alike(pool: PgPool) {
+    let app = spawn(pool).await;
+    let id = app
+        .create_account("ops@example.com", "a-long-password", "customer")
+        .await;
+    let (status, pair) = read(
+        app.login_password("OPS@example.com ", "a-long-password")
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    assert_eq!(pair["user"]["id"], id);
+    assert_eq!(pair["user"]["email"], "ops@example.com");
+
+    let wrong = expect_problem(
+        app.login_password("ops@example.com", "wrong-password")
+            .await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    let unknown = expect_problem(
+        app.login_password("nobody@example.com", "wrong-password")
+            .await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    assert_eq!(wrong["detail"], unknown["detail"]);
+    // A phone-only account has no password to match either.
+    let phone_user = app.login_phone("+13128059851").await;
+    assert!(phone_user["user"]["email"].is_null());
+}
+
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn repeated_failures_slow_an_account_down(pool: PgPool) {
+    let app = spawn_with(pool, test_settings(&[("LOGIN_FAILURES_PER_ACCOUNT", "3")])).await;
+    app.create_account("ops@example.com", "a-long-password", "customer")
+        .await;
+    for _ in 0..3 {
+        expect_problem(
+            app.login_password("ops@example.com", "nope-nope").await,
+            401,
+            "invalid_credentials",
+        )
+        .await;
+    }
+    let response = app
+        .login_password("ops@example.com", "a-long-password")
+        .await;
+    assert!(response.headers().contains_key("retry-after"));
+    expect_problem(response, 429, "rate_limited").await;
+    // Unknown accounts are counted alike, so the limit reveals nothing.
+    for _ in 0..3 {
+        expect_problem(
+            app.login_password("ghost@example.com", "nope-nope").await,
+            401,
+            "invalid_credentials",
+        )
+        .await;
+    }
+    expect_problem(
+        app.login_password("ghost@example.com", "nope-nope").await,
+        429,
+        "rate_limited",
+    )
+    .await;
+}
+
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn one_address_gets_at_most_its_hourly_password_logins(pool: PgPool) {
+    let app = spawn_with(pool, test_settings(&[("LOGIN_PER_IP_HOUR", "2")])).await;
+    app.create_account("ops@example.com", "a-long-password", "customer")
+        .await;
+    assert_eq!(
+        app.login_password("ops@example.com", "a-long-password")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.login_password("ops@example.com", "a-long-password")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    expect_problem(
+        app.login_password("ops@example.com", "a-long-password")
+            .await,
+        429,
+        "rate_limited",
+    )
+    .await;
+}
+
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn oversized_passwords_are_refused_before_hashing(pool: PgPool) {
+    let app = spawn(pool).await;
+    let body = expect_problem(
+        app.login_password("ops@example.com", &"x".repeat(2000))
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "password");
+    expect_problem(
+        app.login_password("not-an-email", "whatever-password")
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+}
+
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn a_password_change_ends_every_other_session(pool: PgPool) {
+    let app = spawn(pool).await;
+    app.create_account("ops@example.com", "a-long-password", "customer")
+        .await;
+    let (_, here) = read(
+        app.login_password("ops@example.com", "a-long-password")
+            .await,
+    )
+    .await;
+    let (_, elsewhere) = read(
+        app.login_password("ops@example.com", "a-long-password")
+            .await,
+    )
+    .await;
+
+    let change = |current: &'static str| json!({"current_password": current, "new_password": "a-new-long-password"});
+    let response = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/password",
+            access(&here),
+            Some(change("wrong-password")),
+        )
+        .await;
+    expect_problem(response, 401, "invalid_credentials").await;
+    let response = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/password",
+            access(&here),
+            Some(json!({"current_password": "a-long-password", "new_password": "short"})),
+        )
+        .await;
+    expect_problem(response, 422, "validation_failed").await;
+    let response = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/password",
+            access(&here),
+            Some(change("a-long-password")),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+    assert_eq!(app.me(access(&here)).await.status(), StatusCode::OK);
+    expect_problem(app.me(access(&elsewhere)).await, 401, "token_revoked").await;
+    expect_problem(
+        app.login_password("ops@example.com", "a-long-password")
+            .await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    assert_eq!(
+        app.login_password("ops@example.com", "a-new-long-password")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
