@@ -1,24 +1,74 @@
-//! commerce-service: serves its health and metrics routes until its own
-//! issue (catalog, cart, wishlist, orders) lands.
+//! The commerce-service binary: serve (default) or `migrate`.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use commerce_service::config::Settings;
+use commerce_service::{AppState, MIGRATOR};
+
+#[derive(Parser)]
+#[command(
+    name = "commerce-service",
+    version,
+    about = "Catalog, cart, wishlist and orders of the shop"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service and the pending-order expiry task (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     common::telemetry::init_logging();
-    let addr = common::config::Env::system().string("LISTEN_ADDR", "127.0.0.1:8082");
-    let app = common::http::finish_router(
-        common::http::health_and_metrics_routes(),
-        Duration::from_secs(30),
-    );
+    let cli = Cli::parse();
+    let state = AppState::connect(Settings::from_env()?)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(state).await,
+        Command::Migrate => migrate(&state).await,
+    }
+}
+
+/// Migrations at start wait a little for a database that is still starting.
+async fn migrate(state: &AppState) -> anyhow::Result<()> {
+    let mut attempt = 0;
+    loop {
+        match MIGRATOR.run(&state.db).await {
+            Ok(()) => {
+                tracing::info!("database migrations applied");
+                return Ok(());
+            }
+            Err(error) if attempt < 15 => {
+                attempt += 1;
+                tracing::warn!(%error, attempt, "database not ready for migrations; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(error) => return Err(error).context("running database migrations"),
+        }
+    }
+}
+
+async fn serve(state: AppState) -> anyhow::Result<()> {
+    migrate(&state).await?;
+    tokio::spawn(commerce_service::fulfilment::run_expiry(
+        state.db.clone(),
+        state.settings.expiry_sweep_interval,
+    ));
+    let addr = state.settings.listen_addr.clone();
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("LISTEN_ADDR: cannot listen on {addr}"))?;
     tracing::info!(%addr, "commerce-service listening");
-    axum::serve(listener, app)
+    axum::serve(listener, commerce_service::app(state))
         .with_graceful_shutdown(common::http::shutdown_signal())
-        .await?;
-    Ok(())
+        .await
+        .context("serving HTTP")
 }

@@ -14,7 +14,7 @@ use anyhow::{Context, bail, ensure};
 use clap::{Parser, Subcommand};
 
 /// Crates that own a database, its migrations and their `.sqlx/` data.
-const DATABASE_CRATES: &[&str] = &["auth-service"];
+const DATABASE_CRATES: &[&str] = &["auth-service", "commerce-service"];
 const SQLX_CLI_VERSION: &str = "0.9.0";
 
 #[derive(Parser)]
@@ -52,7 +52,8 @@ fn workspace_root() -> PathBuf {
 
 /// The PostgreSQL server the tests create their databases on.
 fn postgres_server_url() -> String {
-    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
 fn redis_url() -> String {
@@ -69,7 +70,10 @@ fn test(cargo_args: &[String]) -> anyhow::Result<()> {
         .args(["test", "--workspace"])
         .args(cargo_args)
         // `#[sqlx::test]` creates a fresh database per test on this server.
-        .env("DATABASE_URL", format!("{}/postgres", postgres_server_url()))
+        .env(
+            "DATABASE_URL",
+            format!("{}/postgres", postgres_server_url()),
+        )
         .env("REDIS_URL", redis_url())
         .env("SQLX_OFFLINE", "true");
     run(&mut command, "cargo test")
@@ -95,7 +99,10 @@ fn check_services() -> anyhow::Result<()> {
             .ok()
             .and_then(|mut addrs| addrs.next())
             .is_some_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok());
-        ensure!(reachable, "{name} is not reachable at {address}. Start it, e.g.:\n  {remedy}");
+        ensure!(
+            reachable,
+            "{name} is not reachable at {address}. Start it, e.g.:\n  {remedy}"
+        );
     }
     Ok(())
 }
@@ -117,7 +124,9 @@ fn cargo() -> String {
 }
 
 fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
-    let status = command.status().with_context(|| format!("starting {what}"))?;
+    let status = command
+        .status()
+        .with_context(|| format!("starting {what}"))?;
     if !status.success() {
         bail!("{what} failed ({status})");
     }
@@ -129,7 +138,9 @@ fn ensure_sqlx_cli() -> anyhow::Result<()> {
     let installed = Command::new(cargo())
         .args(["sqlx", "--version"])
         .output()
-        .is_ok_and(|out| out.status.success() && String::from_utf8_lossy(&out.stdout).contains(SQLX_CLI_VERSION));
+        .is_ok_and(|out| {
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains(SQLX_CLI_VERSION)
+        });
     if installed {
         return Ok(());
     }
@@ -160,17 +171,26 @@ fn prepare(check: bool) -> anyhow::Result<()> {
         let url = format!("{}/{database}", postgres_server_url());
         let sqlx = |args: &[&str]| {
             let mut command = Command::new(cargo());
-            command.current_dir(&dir).arg("sqlx").args(args).env("DATABASE_URL", &url);
+            command
+                .current_dir(&dir)
+                .arg("sqlx")
+                .args(args)
+                .env("DATABASE_URL", &url);
             command
         };
         run(&mut sqlx(&["database", "drop", "-y"]), "sqlx database drop")?;
         run(&mut sqlx(&["database", "create"]), "sqlx database create")?;
-        run(&mut sqlx(&["migrate", "run", "--source", "migrations"]), "sqlx migrate run")?;
+        run(
+            &mut sqlx(&["migrate", "run", "--source", "migrations"]),
+            "sqlx migrate run",
+        )?;
         let mut prepare = sqlx(&["prepare"]);
         if check {
             prepare.arg("--check");
         }
-        prepare.args(["--", "--all-targets"]).env("SQLX_OFFLINE", "false");
+        prepare
+            .args(["--", "--all-targets"])
+            .env("SQLX_OFFLINE", "false");
         let outcome = run(&mut prepare, &format!("sqlx prepare of {krate}"));
         run(&mut sqlx(&["database", "drop", "-y"]), "sqlx database drop")?;
         outcome.with_context(|| {
@@ -186,8 +206,14 @@ mod tests {
 
     #[test]
     fn host_and_port_are_read_from_urls() {
-        assert_eq!(host_port("postgres://postgres@127.0.0.1:5432", 1), "127.0.0.1:5432");
-        assert_eq!(host_port("postgres://u:p@db/x?sslmode=disable", 5432), "db:5432");
+        assert_eq!(
+            host_port("postgres://postgres@127.0.0.1:5432", 1),
+            "127.0.0.1:5432"
+        );
+        assert_eq!(
+            host_port("postgres://u:p@db/x?sslmode=disable", 5432),
+            "db:5432"
+        );
         assert_eq!(host_port("redis://127.0.0.1:6379", 1), "127.0.0.1:6379");
         assert_eq!(host_port("redis://localhost", 6379), "localhost:6379");
     }

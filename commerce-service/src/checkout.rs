@@ -1,0 +1,187 @@
+//! Checkout: one transaction that turns a market's cart into an order.
+//!
+//! The user's checkouts are serialised (an advisory lock), the key is
+//! looked up (a replay returns the bound order), the cart is locked, its
+//! SKU rows are locked in id order, every line is checked, stock is taken
+//! all-or-nothing, the order is written with name and price snapshots and
+//! its first history entry, the cart is emptied and the key is bound — all
+//! committed together, or nothing is.
+
+use common::Problem;
+use serde_json::Value;
+use sqlx::PgPool;
+
+use crate::db::catalog::MarketRow;
+use crate::db::orders::{self, NewOrder, OrderLineRow};
+use crate::db::{carts, on_constraint};
+use crate::domain::order_status::OrderStatus;
+use crate::error::ApiError;
+
+/// One checkout request, validated.
+#[derive(Debug, Clone)]
+pub struct Checkout<'a> {
+    pub user_id: i64,
+    pub market: &'a MarketRow,
+    pub key: &'a str,
+    pub note: Option<&'a str>,
+    pub shipping_address: Option<&'a Value>,
+    pub pending_seconds: i64,
+    pub max_pending_orders: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckoutOutcome {
+    Created(i64),
+    /// The key was bound to this order by an earlier checkout.
+    Replayed(i64),
+}
+
+pub async fn checkout(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome, ApiError> {
+    match attempt(db, request).await {
+        // A concurrent request with the same key won the race on the key's
+        // unique index: look again, which now replays.
+        Err(ApiError::Database(error)) if on_constraint(&error, "idempotency_keys_pkey") => {
+            attempt(db, request).await
+        }
+        other => other,
+    }
+}
+
+async fn attempt(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome, ApiError> {
+    let mut tx = db.begin().await?;
+    // A checkout waiting this long behind another one of the same user gives up.
+    sqlx::query("set local lock_timeout = '5s'")
+        .execute(&mut *tx)
+        .await?;
+    orders::lock_user_checkouts(&mut tx, request.user_id).await?;
+
+    let market = &request.market.code;
+    if let Some(order_id) = orders::order_for_key(&mut tx, request.user_id, request.key).await? {
+        return replay(&mut tx, request, order_id).await;
+    }
+    let Some(cart_id) = orders::lock_cart(&mut tx, request.user_id, market).await? else {
+        return Err(cart_empty().into());
+    };
+    let lines = orders::lock_checkout_lines(&mut tx, cart_id, market).await?;
+    if lines.is_empty() {
+        return Err(cart_empty().into());
+    }
+    if orders::pending_count(&mut tx, request.user_id).await? >= request.max_pending_orders {
+        return Err(Problem::conflict(
+            "too_many_pending_orders",
+            "too many orders await confirmation; wait for them or cancel one",
+        )
+        .into());
+    }
+    let unavailable: Vec<i64> = lines
+        .iter()
+        .filter(|l| !l.sku_active || !l.product_active || l.unit_price_minor.is_none())
+        .map(|l| l.sku_id)
+        .collect();
+    if !unavailable.is_empty() {
+        return Err(
+            Problem::conflict("unavailable", "some items can no longer be sold")
+                .with_skus(unavailable)
+                .into(),
+        );
+    }
+    let short: Vec<i64> = lines
+        .iter()
+        .filter(|l| l.stock < l.quantity)
+        .map(|l| l.sku_id)
+        .collect();
+    if !short.is_empty() {
+        return Err(
+            Problem::conflict("out_of_stock", "some items are out of stock")
+                .with_skus(short)
+                .into(),
+        );
+    }
+
+    let mut order_lines = Vec::with_capacity(lines.len());
+    let mut subtotal: i64 = 0;
+    for line in &lines {
+        let unit = line.unit_price_minor.unwrap_or_default();
+        let total = unit
+            .checked_mul(i64::from(line.quantity))
+            .ok_or_else(overflow)?;
+        subtotal = subtotal.checked_add(total).ok_or_else(overflow)?;
+        order_lines.push(OrderLineRow {
+            order_id: 0,
+            sku_id: line.sku_id,
+            product_id: line.product_id,
+            name: line.name.clone(),
+            quantity: line.quantity,
+            unit_price_minor: unit,
+            line_total_minor: total,
+        });
+    }
+    let skus: Vec<i64> = lines.iter().map(|l| l.sku_id).collect();
+    let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
+    orders::take_stock(&mut tx, &skus, &quantities).await?;
+    let order_id = orders::insert(
+        &mut tx,
+        &NewOrder {
+            user_id: request.user_id,
+            market,
+            currency: &request.market.currency,
+            subtotal_minor: subtotal,
+            note: request.note,
+            shipping_address: request.shipping_address,
+            pending_seconds: request.pending_seconds,
+        },
+    )
+    .await?;
+    orders::insert_lines(&mut tx, order_id, &order_lines).await?;
+    orders::record_status(&mut tx, order_id, OrderStatus::Pending.as_str()).await?;
+    orders::bind_key(&mut tx, request.user_id, request.key, order_id).await?;
+    orders::empty_cart(&mut tx, cart_id).await?;
+    tx.commit().await?;
+    Ok(CheckoutOutcome::Created(order_id))
+}
+
+/// The key is bound: replay when the cart is empty (the first checkout
+/// emptied it) or holds exactly the order's lines; else it is a conflict.
+async fn replay(
+    tx: &mut sqlx::PgConnection,
+    request: &Checkout<'_>,
+    order_id: i64,
+) -> Result<CheckoutOutcome, ApiError> {
+    let mut ordered: Vec<(i64, i32)> = orders::lines_of(&mut *tx, &[order_id])
+        .await?
+        .iter()
+        .map(|l| (l.sku_id, l.quantity))
+        .collect();
+    let mut in_cart: Vec<(i64, i32)> =
+        match carts::find(&mut *tx, request.user_id, &request.market.code).await? {
+            Some(cart) => carts::lines(&mut *tx, cart.id, &request.market.code)
+                .await?
+                .iter()
+                .map(|l| (l.sku_id, l.quantity))
+                .collect(),
+            None => Vec::new(),
+        };
+    ordered.sort_unstable();
+    in_cart.sort_unstable();
+    if in_cart.is_empty() || in_cart == ordered {
+        Ok(CheckoutOutcome::Replayed(order_id))
+    } else {
+        Err(Problem::conflict(
+            "idempotency_conflict",
+            "this Idempotency-Key was used for a different cart",
+        )
+        .into())
+    }
+}
+
+fn cart_empty() -> Problem {
+    Problem::new(
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "cart_empty",
+        "the cart of this market is empty",
+    )
+}
+
+fn overflow() -> ApiError {
+    Problem::invalid_field("items", "the order total is too large").into()
+}

@@ -1,0 +1,137 @@
+//! Typed settings, read once at start from the variables of DESIGN.md's table.
+
+use std::time::Duration;
+
+use anyhow::ensure;
+use common::config::{AppEnv, Env};
+use common::keys::{DEV_KID, JwtAlgorithm, KeyBytes, MIN_HS256_SECRET_BYTES, parse_keyring};
+use secrecy::{ExposeSecret, SecretString};
+
+/// Development value of `INTERNAL_API_TOKEN`; production refuses it.
+pub const DEV_INTERNAL_TOKEN: &str = "dev-internal-token";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub app_env: AppEnv,
+    pub listen_addr: String,
+    pub database_url: SecretString,
+    pub database_max_connections: u32,
+    pub database_acquire_timeout: Duration,
+    pub request_timeout: Duration,
+    pub jwt_algorithm: JwtAlgorithm,
+    pub verify_keys: Vec<(String, KeyBytes)>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub jwt_leeway_seconds: u64,
+    pub internal_api_token: SecretString,
+    pub auth_url: String,
+    /// Lifetime of a positive token-status answer; zero disables the cache.
+    pub status_cache_ttl: Duration,
+    pub auth_timeout: Duration,
+    pub pending_order_ttl: Duration,
+    pub max_pending_orders: i64,
+    /// How often the expiry task looks for overdue pending orders.
+    pub expiry_sweep_interval: Duration,
+    pub default_market: String,
+}
+
+impl Settings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::load(&Env::system())
+    }
+
+    pub fn load(env: &Env) -> anyhow::Result<Self> {
+        let app_env = env.app_env()?;
+        let jwt_algorithm = JwtAlgorithm::parse(&env.string("JWT_ALG", "EdDSA"))?;
+        let (keys_spec, keys_defaulted) =
+            env.secret("JWT_VERIFY_KEYS", &jwt_algorithm.dev_verify_spec())?;
+        let verify_keys = parse_keyring(keys_spec.expose_secret(), "JWT_VERIFY_KEYS")?;
+        let (internal_api_token, internal_defaulted) =
+            env.secret("INTERNAL_API_TOKEN", DEV_INTERNAL_TOKEN)?;
+        let (database_url, _) = env.secret(
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/commerce",
+        )?;
+        let settings = Self {
+            app_env,
+            listen_addr: env.string("LISTEN_ADDR", "127.0.0.1:8082"),
+            database_url,
+            database_max_connections: env.parse("DATABASE_MAX_CONNECTIONS", 20)?,
+            database_acquire_timeout: Duration::from_millis(
+                env.parse("DATABASE_ACQUIRE_TIMEOUT_MS", 3000)?,
+            ),
+            request_timeout: Duration::from_millis(env.parse("REQUEST_TIMEOUT_MS", 15_000)?),
+            jwt_algorithm,
+            verify_keys,
+            jwt_issuer: env.string("JWT_ISSUER", "auth-service"),
+            jwt_audience: env.string("JWT_AUDIENCE", "shop-api"),
+            jwt_leeway_seconds: env.parse("JWT_LEEWAY_SECONDS", 30)?,
+            internal_api_token,
+            auth_url: env
+                .string("AUTH_URL", "http://127.0.0.1:8081")
+                .trim_end_matches('/')
+                .to_owned(),
+            status_cache_ttl: Duration::from_millis(env.parse("STATUS_CACHE_TTL_MS", 2000)?),
+            auth_timeout: Duration::from_millis(env.parse("AUTH_TIMEOUT_MS", 500)?),
+            pending_order_ttl: Duration::from_secs(env.parse("PENDING_ORDER_TTL_SECONDS", 86_400)?),
+            max_pending_orders: env.parse("MAX_PENDING_ORDERS", 10)?,
+            expiry_sweep_interval: Duration::from_millis(env.parse("EXPIRY_SWEEP_MS", 30_000)?),
+            default_market: env.string("DEFAULT_MARKET", "us").to_ascii_lowercase(),
+        };
+        ensure!(
+            common::market::is_well_formed(&settings.default_market),
+            "DEFAULT_MARKET must be a market code such as us"
+        );
+        ensure!(
+            settings.auth_timeout >= Duration::from_millis(10),
+            "AUTH_TIMEOUT_MS must be at least 10"
+        );
+        ensure!(
+            settings.max_pending_orders >= 1,
+            "MAX_PENDING_ORDERS must be at least 1"
+        );
+        ensure!(
+            settings.auth_url.starts_with("http://") || settings.auth_url.starts_with("https://"),
+            "AUTH_URL must be an http(s) URL"
+        );
+        if app_env.is_production() {
+            ensure!(
+                !keys_defaulted,
+                "APP_ENV=production refuses the development JWT_VERIFY_KEYS"
+            );
+            ensure!(
+                settings.verify_keys.iter().all(|(kid, _)| kid != DEV_KID),
+                "APP_ENV=production refuses the development key id"
+            );
+            ensure!(
+                !internal_defaulted,
+                "APP_ENV=production refuses the development INTERNAL_API_TOKEN"
+            );
+            if jwt_algorithm == JwtAlgorithm::Hs256 {
+                for (kid, KeyBytes(secret)) in &settings.verify_keys {
+                    ensure!(
+                        secret.len() >= MIN_HS256_SECRET_BYTES,
+                        "JWT_VERIFY_KEYS: HS256 secret {kid:?} is shorter than {MIN_HS256_SECRET_BYTES} bytes"
+                    );
+                }
+            }
+        }
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn development_defaults_load_and_production_refuses_them() {
+        let settings = Settings::load(&Env::from_pairs([])).unwrap();
+        assert_eq!(settings.listen_addr, "127.0.0.1:8082");
+        assert_eq!(settings.status_cache_ttl, Duration::from_secs(2));
+        assert_eq!(settings.auth_timeout, Duration::from_millis(500));
+        assert_eq!(settings.max_pending_orders, 10);
+        let error = Settings::load(&Env::from_pairs([("APP_ENV", "production")])).unwrap_err();
+        assert!(error.to_string().contains("JWT_VERIFY_KEYS"));
+    }
+}

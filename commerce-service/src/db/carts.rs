@@ -1,0 +1,154 @@
+//! Carts per (user, market) and their lines.
+
+use sqlx::PgExecutor;
+use time::OffsetDateTime;
+
+/// A cart line with what decides whether it can still be sold.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CartLineRow {
+    pub sku_id: i64,
+    pub product_id: i64,
+    pub name: String,
+    pub quantity: i32,
+    /// `None` when the SKU is no longer priced in the cart's market.
+    pub unit_price_minor: Option<i64>,
+    pub stock: i32,
+    pub sku_active: bool,
+    pub product_active: bool,
+}
+
+impl CartLineRow {
+    /// Active, priced in the market and in stock for the line's quantity.
+    pub fn available(&self) -> bool {
+        self.sku_active
+            && self.product_active
+            && self.unit_price_minor.is_some()
+            && self.stock >= self.quantity
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct CartRow {
+    pub id: i64,
+    pub updated_at: OffsetDateTime,
+}
+
+pub async fn find(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    market: &str,
+) -> sqlx::Result<Option<CartRow>> {
+    sqlx::query_as!(
+        CartRow,
+        "select id, updated_at from carts where user_id = $1 and market = $2",
+        user_id,
+        market
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The cart of (user, market), created if missing; touched either way.
+pub async fn ensure(db: impl PgExecutor<'_>, user_id: i64, market: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        "insert into carts (user_id, market) values ($1, $2)
+         on conflict (user_id, market) do update set updated_at = now()
+         returning id",
+        user_id,
+        market
+    )
+    .fetch_one(db)
+    .await
+}
+
+pub async fn lines(
+    db: impl PgExecutor<'_>,
+    cart_id: i64,
+    market: &str,
+) -> sqlx::Result<Vec<CartLineRow>> {
+    sqlx::query_as!(
+        CartLineRow,
+        r#"select ci.sku_id, s.product_id, p.name, ci.quantity,
+                  pr.amount_minor as "unit_price_minor?", s.stock,
+                  s.is_active as sku_active, p.is_active as product_active
+           from cart_items ci
+           join skus s on s.id = ci.sku_id
+           join products p on p.id = s.product_id
+           left join prices pr on pr.sku_id = s.id and pr.market = $2
+           where ci.cart_id = $1
+           order by ci.added_at, ci.sku_id"#,
+        cart_id,
+        market
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// For a SKU that is active with an active product: whether it is priced
+/// in `market`. `None` when it is unknown or inactive.
+pub async fn sellable_sku_priced(
+    db: impl PgExecutor<'_>,
+    sku_id: i64,
+    market: &str,
+) -> sqlx::Result<Option<bool>> {
+    sqlx::query_scalar!(
+        r#"select (pr.amount_minor is not null) as "priced!"
+           from skus s
+           join products p on p.id = s.product_id
+           left join prices pr on pr.sku_id = s.id and pr.market = $2
+           where s.id = $1 and s.is_active and p.is_active"#,
+        sku_id,
+        market
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Adds to a line's quantity (a new line starts at `quantity`). Going past
+/// 99 violates `cart_items_quantity_check`.
+pub async fn add(
+    db: impl PgExecutor<'_>,
+    cart_id: i64,
+    sku_id: i64,
+    quantity: i32,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into cart_items (cart_id, sku_id, quantity) values ($1, $2, $3)
+         on conflict (cart_id, sku_id) do update set quantity = cart_items.quantity + excluded.quantity",
+        cart_id,
+        sku_id,
+        quantity
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn set(
+    db: impl PgExecutor<'_>,
+    cart_id: i64,
+    sku_id: i64,
+    quantity: i32,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into cart_items (cart_id, sku_id, quantity) values ($1, $2, $3)
+         on conflict (cart_id, sku_id) do update set quantity = excluded.quantity",
+        cart_id,
+        sku_id,
+        quantity
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn remove(db: impl PgExecutor<'_>, cart_id: i64, sku_id: i64) -> sqlx::Result<()> {
+    sqlx::query!(
+        "delete from cart_items where cart_id = $1 and sku_id = $2",
+        cart_id,
+        sku_id
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}

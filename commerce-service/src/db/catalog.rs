@@ -1,0 +1,267 @@
+//! Markets, products, SKUs and prices.
+
+use serde_json::Value;
+use sqlx::PgExecutor;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MarketRow {
+    pub code: String,
+    pub currency: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProductRow {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub is_active: bool,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A SKU with its price in one market.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PricedSkuRow {
+    pub id: i64,
+    pub product_id: i64,
+    pub code: String,
+    pub attributes: Value,
+    pub stock: i32,
+    pub amount_minor: i64,
+}
+
+/// A SKU as the admin API sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SkuRow {
+    pub id: i64,
+    pub product_id: i64,
+    pub code: String,
+    pub attributes: Value,
+    pub stock: i32,
+    pub is_active: bool,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PriceRow {
+    pub sku_id: i64,
+    pub market: String,
+    pub amount_minor: i64,
+}
+
+pub async fn markets(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<MarketRow>> {
+    sqlx::query_as!(
+        MarketRow,
+        "select code, currency, name from markets order by code"
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Active products with at least one active SKU priced in `market`,
+/// optionally matching `pattern` (an escaped `ILIKE` pattern), newest first.
+pub async fn sellable_products(
+    db: impl PgExecutor<'_> + Copy,
+    market: &str,
+    pattern: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<(Vec<ProductRow>, i64)> {
+    let rows = sqlx::query_as!(
+        ProductRow,
+        r#"select p.id, p.slug, p.name, p.description, p.is_active, p.created_at, p.updated_at
+           from products p
+           where p.is_active
+             and ($2::text is null or p.name ilike $2)
+             and exists (select 1 from skus s join prices pr on pr.sku_id = s.id and pr.market = $1
+                         where s.product_id = p.id and s.is_active)
+           order by p.id desc
+           limit $3 offset $4"#,
+        market,
+        pattern,
+        limit,
+        offset
+    )
+    .fetch_all(db)
+    .await?;
+    let total = sqlx::query_scalar!(
+        r#"select count(*) as "count!"
+           from products p
+           where p.is_active
+             and ($2::text is null or p.name ilike $2)
+             and exists (select 1 from skus s join prices pr on pr.sku_id = s.id and pr.market = $1
+                         where s.product_id = p.id and s.is_active)"#,
+        market,
+        pattern
+    )
+    .fetch_one(db)
+    .await?;
+    Ok((rows, total))
+}
+
+pub async fn product(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<ProductRow>> {
+    sqlx::query_as!(
+        ProductRow,
+        "select id, slug, name, description, is_active, created_at, updated_at from products where id = $1",
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The active SKUs of `products` priced in `market`, by id.
+pub async fn priced_skus(
+    db: impl PgExecutor<'_>,
+    products: &[i64],
+    market: &str,
+) -> sqlx::Result<Vec<PricedSkuRow>> {
+    sqlx::query_as!(
+        PricedSkuRow,
+        "select s.id, s.product_id, s.code, s.attributes, s.stock, pr.amount_minor
+         from skus s join prices pr on pr.sku_id = s.id and pr.market = $2
+         where s.product_id = any($1) and s.is_active
+         order by s.id",
+        products,
+        market
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn skus_of(db: impl PgExecutor<'_>, product_id: i64) -> sqlx::Result<Vec<SkuRow>> {
+    sqlx::query_as!(
+        SkuRow,
+        "select id, product_id, code, attributes, stock, is_active from skus where product_id = $1 order by id",
+        product_id
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn sku(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<SkuRow>> {
+    sqlx::query_as!(
+        SkuRow,
+        "select id, product_id, code, attributes, stock, is_active from skus where id = $1",
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn prices_of(db: impl PgExecutor<'_>, skus: &[i64]) -> sqlx::Result<Vec<PriceRow>> {
+    sqlx::query_as!(
+        PriceRow,
+        "select sku_id, market, amount_minor from prices where sku_id = any($1) order by sku_id, market",
+        skus
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn insert_product(
+    db: impl PgExecutor<'_>,
+    slug: &str,
+    name: &str,
+    description: &str,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        "insert into products (slug, name, description) values ($1, $2, $3) returning id",
+        slug,
+        name,
+        description
+    )
+    .fetch_one(db)
+    .await
+}
+
+pub async fn insert_sku(
+    db: impl PgExecutor<'_>,
+    product_id: i64,
+    code: &str,
+    attributes: &Value,
+    stock: i32,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        "insert into skus (product_id, code, attributes, stock) values ($1, $2, $3, $4) returning id",
+        product_id,
+        code,
+        attributes,
+        stock
+    )
+    .fetch_one(db)
+    .await
+}
+
+pub async fn upsert_price(
+    db: impl PgExecutor<'_>,
+    sku_id: i64,
+    market: &str,
+    amount_minor: i64,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into prices (sku_id, market, amount_minor) values ($1, $2, $3)
+         on conflict (sku_id, market) do update set amount_minor = excluded.amount_minor",
+        sku_id,
+        market,
+        amount_minor
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Changes the given fields of a product; `None` if it does not exist.
+pub async fn update_product(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    name: Option<&str>,
+    description: Option<&str>,
+    is_active: Option<bool>,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        "update products set name = coalesce($2, name), description = coalesce($3, description),
+                is_active = coalesce($4, is_active), updated_at = now()
+         where id = $1 returning id",
+        id,
+        name,
+        description,
+        is_active
+    )
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn set_stock(
+    db: impl PgExecutor<'_>,
+    sku_id: i64,
+    stock: i32,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        "update skus set stock = $2, updated_at = now() where id = $1 returning id",
+        sku_id,
+        stock
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Upserts markets (the development seed).
+pub async fn upsert_market(
+    db: impl PgExecutor<'_>,
+    code: &str,
+    currency: &str,
+    name: &str,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "insert into markets (code, currency, name) values ($1, $2, $3)
+         on conflict (code) do update set currency = excluded.currency, name = excluded.name",
+        code,
+        currency,
+        name
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}

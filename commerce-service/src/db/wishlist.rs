@@ -1,0 +1,67 @@
+//! One wishlist per user.
+
+use sqlx::PgExecutor;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WishlistItemRow {
+    pub product_id: i64,
+    pub name: String,
+    pub added_at: OffsetDateTime,
+}
+
+pub async fn items(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Result<Vec<WishlistItemRow>> {
+    sqlx::query_as!(
+        WishlistItemRow,
+        "select wi.product_id, p.name, wi.added_at
+         from wishlists w
+         join wishlist_items wi on wi.wishlist_id = w.id
+         join products p on p.id = wi.product_id
+         where w.user_id = $1
+         order by wi.added_at desc, wi.product_id desc",
+        user_id
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn active_product_exists(db: impl PgExecutor<'_>, product_id: i64) -> sqlx::Result<bool> {
+    let found = sqlx::query_scalar!(
+        "select id from products where id = $1 and is_active",
+        product_id
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// Adds a product; adding twice keeps one entry.
+pub async fn add(db: impl PgExecutor<'_>, user_id: i64, product_id: i64) -> sqlx::Result<()> {
+    sqlx::query!(
+        "with wishlist as (
+             insert into wishlists (user_id) values ($1)
+             on conflict (user_id) do update set user_id = excluded.user_id
+             returning id
+         )
+         insert into wishlist_items (wishlist_id, product_id)
+         select id, $2 from wishlist
+         on conflict (wishlist_id, product_id) do nothing",
+        user_id,
+        product_id
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn remove(db: impl PgExecutor<'_>, user_id: i64, product_id: i64) -> sqlx::Result<()> {
+    sqlx::query!(
+        "delete from wishlist_items wi using wishlists w
+         where wi.wishlist_id = w.id and w.user_id = $1 and wi.product_id = $2",
+        user_id,
+        product_id
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}

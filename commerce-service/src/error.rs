@@ -1,0 +1,63 @@
+//! `ApiError`: what a handler can fail with, and how each failure is
+//! answered (always problem+json; 5xx causes are logged once, here).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use common::Problem;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// An answer API.md defines (4xx with its code, or `auth_unavailable`).
+    #[error(transparent)]
+    Http(#[from] Problem),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Whether a database error means "unreachable or overloaded" (503) rather
+/// than a bug (500).
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+    ) || error
+        .as_database_error()
+        .and_then(|db| db.code())
+        // Shutdown, cannot connect now, too many connections.
+        .is_some_and(|code| matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300"))
+}
+
+/// Whether a database error is the lock timeout of a contended checkout.
+pub fn is_lock_timeout(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| code == "55P03")
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = match self {
+            ApiError::Http(problem) => problem,
+            ApiError::Database(error) if is_unavailable(&error) => {
+                tracing::warn!(%error, "database unavailable");
+                Problem::dependency_unavailable()
+            }
+            ApiError::Database(error) if is_lock_timeout(&error) => Problem::new(
+                StatusCode::CONFLICT,
+                "idempotency_in_progress",
+                "another checkout of this cart is still running; retry shortly",
+            ),
+            other => {
+                tracing::error!(error = %other, "request failed unexpectedly");
+                Problem::internal()
+            }
+        };
+        problem.into_response()
+    }
+}

@@ -1,0 +1,38 @@
+//! The HTTP surface: each module exports a `router()`; they are merged here.
+
+pub mod admin;
+pub mod cart;
+pub mod catalog;
+pub mod orders;
+pub mod system;
+pub mod wishlist;
+
+use axum::Router;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "commerce-service", description = "Catalog, cart, wishlist and orders of the shop, per market."),
+    components(schemas(common::problem::ProblemBody<'static>, common::problem::FieldError))
+)]
+struct ApiDoc;
+
+/// The whole application: public routes (documented in `/openapi.json`),
+/// health and metrics, with the common layers.
+pub fn app(state: AppState) -> Router {
+    let (public, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(catalog::router())
+        .merge(cart::router())
+        .merge(wishlist::router())
+        .merge(orders::router())
+        .merge(admin::router())
+        .split_for_parts();
+    let router = public
+        .merge(system::router(std::sync::Arc::new(openapi)))
+        .merge(common::http::health_and_metrics_routes())
+        .with_state(state.clone());
+    common::http::finish_router(router, state.settings.request_timeout)
+}

@@ -1,0 +1,62 @@
+//! The application state every handler and extractor draws from.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::extract::FromRef;
+use common::keys::VerifyKeyring;
+use common::verifier::{Verifier, VerifierSettings};
+use secrecy::ExposeSecret as _;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::auth_client::AuthClient;
+use crate::config::Settings;
+use crate::markets::Markets;
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: PgPool,
+    pub verifier: Verifier,
+    pub auth: AuthClient,
+    pub markets: Markets,
+}
+
+impl AppState {
+    /// Connects lazily: the service starts while PostgreSQL is down and
+    /// recovers when it comes back.
+    pub fn connect(settings: Settings) -> anyhow::Result<Self> {
+        let db = PgPoolOptions::new()
+            .max_connections(settings.database_max_connections)
+            .acquire_timeout(settings.database_acquire_timeout)
+            .connect_lazy(settings.database_url.expose_secret())
+            .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        Self::with_pool(settings, db)
+    }
+
+    pub fn with_pool(settings: Settings, db: PgPool) -> anyhow::Result<Self> {
+        let keyring = VerifyKeyring::from_entries(settings.jwt_algorithm, &settings.verify_keys)?;
+        let verifier = Verifier::new(
+            keyring,
+            VerifierSettings {
+                issuer: settings.jwt_issuer.clone(),
+                audience: settings.jwt_audience.clone(),
+                leeway_seconds: settings.jwt_leeway_seconds,
+            },
+        );
+        let auth = AuthClient::new(
+            &settings.auth_url,
+            settings.internal_api_token.clone(),
+            settings.auth_timeout,
+            settings.status_cache_ttl,
+        )?;
+        Ok(Self {
+            markets: Markets::new(db.clone()),
+            settings: Arc::new(settings),
+            db,
+            verifier,
+            auth,
+        })
+    }
+}

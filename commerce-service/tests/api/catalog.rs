@@ -1,0 +1,167 @@
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::support::{expect_problem, read, spawn};
+
+#[sqlx::test(migrator = "commerce_service::MIGRATOR")]
+async fn markets_are_listed(pool: PgPool) {
+    let stack = spawn(pool).await;
+    let (status, body) = read(
+        stack
+            .client
+            .get(stack.url("/api/v1/markets"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let codes: Vec<_> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["eu", "in", "us"]);
+    assert_eq!(
+        body["items"][2],
+        json!({"code": "us", "currency": "USD", "name": "United States"})
+    );
+}
+
+#[sqlx::test(migrator = "commerce_service::MIGRATOR")]
+async fn products_are_listed_per_market_searched_and_paged(pool: PgPool) {
+    let stack = spawn(pool).await;
+    let admin = stack.admin_token().await;
+    let shirt = stack
+        .create_item(&admin, "red-shirt", 0, json!({"us": 1999, "eu": 1799}))
+        .await;
+    let hat = stack
+        .create_item(&admin, "blue-hat", 3, json!({"us": 999}))
+        .await;
+    let retired = stack
+        .create_item(&admin, "old-shirt", 3, json!({"us": 999}))
+        .await;
+    stack
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/admin/products/{}", retired.product_id),
+            &admin,
+            Some(json!({"is_active": false})),
+        )
+        .await;
+
+    let list = |query: &'static str, market: &'static str| {
+        stack
+            .client
+            .get(stack.url(&format!("/api/v1/products{query}")))
+            .header("x-market", market)
+            .send()
+    };
+    let (status, us) = read(list("", "us").await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(us["total"], 2);
+    assert_eq!(us["items"][0]["id"], hat.product_id, "newest first");
+    let sku = &us["items"][1]["skus"][0];
+    assert_eq!(
+        sku["price"],
+        json!({"amount_minor": 1999, "currency": "USD"})
+    );
+    assert_eq!(sku["in_stock"], false);
+    assert_eq!(sku["attributes"], json!({"size": "M"}));
+
+    let (_, eu) = read(list("", "eu").await.unwrap()).await;
+    assert_eq!(eu["total"], 1);
+    assert_eq!(
+        eu["items"][0]["skus"][0]["price"],
+        json!({"amount_minor": 1799, "currency": "EUR"})
+    );
+
+    let (_, found) = read(list("?q=SHIRT", "us").await.unwrap()).await;
+    assert_eq!(found["total"], 1);
+    assert_eq!(found["items"][0]["id"], shirt.product_id);
+    let (_, none) = read(list("?q=%25", "us").await.unwrap()).await;
+    assert_eq!(none["total"], 0, "wildcards are escaped");
+
+    let (_, paged) = read(list("?per_page=1&page=2", "us").await.unwrap()).await;
+    assert_eq!(
+        (
+            paged["page"].as_i64(),
+            paged["per_page"].as_i64(),
+            paged["total"].as_i64()
+        ),
+        (Some(2), Some(1), Some(2))
+    );
+    assert_eq!(paged["items"][0]["id"], shirt.product_id);
+    let (_, clamped) = read(list("?per_page=1000", "us").await.unwrap()).await;
+    assert_eq!(clamped["per_page"], 100);
+    for bad in ["?page=0", "?per_page=-1", "?page=two"] {
+        expect_problem(list(bad, "us").await.unwrap(), 422, "validation_failed").await;
+    }
+    let long = format!("?q={}", "x".repeat(101));
+    let response = stack
+        .client
+        .get(stack.url(&format!("/api/v1/products{long}")))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(response, 422, "validation_failed").await;
+    expect_problem(list("", "mars").await.unwrap(), 400, "unknown_market").await;
+}
+
+#[sqlx::test(migrator = "commerce_service::MIGRATOR")]
+async fn a_product_is_found_only_when_active_and_priced_in_the_market(pool: PgPool) {
+    let stack = spawn(pool).await;
+    let admin = stack.admin_token().await;
+    let item = stack
+        .create_item(&admin, "lamp", 2, json!({"us": 4500}))
+        .await;
+    let path = format!("/api/v1/products/{}", item.product_id);
+    // The catalog ignores tokens, even broken ones, and defaults to `us`.
+    let response = stack
+        .client
+        .get(stack.url(&path))
+        .bearer_auth("garbage")
+        .send()
+        .await
+        .unwrap();
+    let (status, product) = read(response).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(product["slug"], "lamp");
+    assert_eq!(product["skus"][0]["in_stock"], true);
+    let in_india = stack
+        .client
+        .get(stack.url(&path))
+        .header("x-market", "in")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(in_india, 404, "not_found").await;
+    for missing in [
+        "/api/v1/products/999999",
+        "/api/v1/products/0",
+        "/api/v1/products/x",
+    ] {
+        expect_problem(
+            stack.client.get(stack.url(missing)).send().await.unwrap(),
+            404,
+            "not_found",
+        )
+        .await;
+    }
+    stack
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/admin/products/{}", item.product_id),
+            &admin,
+            Some(json!({"is_active": false})),
+        )
+        .await;
+    expect_problem(
+        stack.client.get(stack.url(&path)).send().await.unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+}

@@ -1,0 +1,10 @@
+//! Black-box tests of commerce-service over HTTP, with a real auth-service,
+//! PostgreSQL and Redis. One binary, one module per area.
+
+mod admin;
+mod cart;
+mod catalog;
+mod checkout;
+mod orders;
+mod support;
+mod tokens;
