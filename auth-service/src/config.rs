@@ -192,8 +192,8 @@ impl Settings {
         secret_defaulted: bool,
     ) -> anyhow::Result<()> {
         ensure!(
-            self.access_token_ttl_seconds >= 30,
-            "ACCESS_TOKEN_TTL_SECONDS must be at least 30"
+            self.access_token_ttl_seconds >= 1,
+            "ACCESS_TOKEN_TTL_SECONDS must be at least 1"
         );
         ensure!(
             self.refresh_idle_seconds >= 60,

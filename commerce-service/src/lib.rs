@@ -12,6 +12,7 @@ pub mod error;
 pub mod fulfilment;
 pub mod markets;
 pub mod routes;
+pub mod seed;
 pub mod state;
 pub mod views;
 

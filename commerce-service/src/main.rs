@@ -1,4 +1,4 @@
-//! The commerce-service binary: serve (default) or `migrate`.
+//! The commerce-service binary: serve (default), `migrate` or `seed`.
 
 use std::time::Duration;
 
@@ -24,6 +24,8 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Apply migrations, then seed markets and the demo catalog (idempotent).
+    Seed,
 }
 
 #[tokio::main]
@@ -34,6 +36,12 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(state).await,
         Command::Migrate => migrate(&state).await,
+        Command::Seed => {
+            migrate(&state).await?;
+            let added = commerce_service::seed::seed(&state.db).await?;
+            println!("seeded markets us, in, eu and {added} new demo products");
+            Ok(())
+        }
     }
 }
 

@@ -1,17 +1,20 @@
 //! Development tasks, run as `cargo xtask <task>`:
 //!
+//! - `up`: the whole system on this machine (gateway, both services,
+//!   databases migrated and seeded) until Ctrl-C.
 //! - `test`: checks PostgreSQL and Redis, checks each service's `.sqlx/`
-//!   query data is current, then runs every test of the workspace.
+//!   query data is current, then runs every test of the workspace, the
+//!   end-to-end journeys through the real gateway included.
 //! - `prepare`: regenerates each service's `.sqlx/` query data.
-//! - `gen-key`: prints a fresh Ed25519 keyring entry for production.
 
-use std::net::{TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::mpsc;
 use std::time::Duration;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use xtask::stack::{Stack, StackConfig, default_work_dir};
+use xtask::{check_services, postgres_server_url, redis_url, workspace_root};
 
 /// Crates that own a database, its migrations and their `.sqlx/` data.
 const DATABASE_CRATES: &[&str] = &["auth-service", "commerce-service"];
@@ -26,6 +29,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
+    /// Run the whole system locally: gateway on 127.0.0.1:8080, auth-service
+    /// on 8081, commerce-service on 8082, until Ctrl-C or SIGTERM.
+    Up {
+        /// Build and run release binaries.
+        #[arg(long)]
+        release: bool,
+    },
     /// Run every test against the local PostgreSQL and Redis.
     Test {
         /// Extra arguments for `cargo test` (after `--`).
@@ -38,30 +48,14 @@ enum Task {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
+        Task::Up { release } => up(release),
         Task::Test { cargo_args } => test(&cargo_args),
         Task::Prepare => prepare(false),
     }
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
-}
-
-/// The PostgreSQL server the tests create their databases on.
-fn postgres_server_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
-}
-
-fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
 fn test(cargo_args: &[String]) -> anyhow::Result<()> {
-    check_services()?;
+    check_services(&postgres_server_url(), &redis_url())?;
     prepare(true)?;
     let root = workspace_root();
     let mut command = Command::new(cargo());
@@ -77,46 +71,6 @@ fn test(cargo_args: &[String]) -> anyhow::Result<()> {
         .env("REDIS_URL", redis_url())
         .env("SQLX_OFFLINE", "true");
     run(&mut command, "cargo test")
-}
-
-/// Fails with instructions when PostgreSQL or Redis is not reachable.
-fn check_services() -> anyhow::Result<()> {
-    let checks = [
-        (
-            "PostgreSQL",
-            host_port(&postgres_server_url(), 5432),
-            "sudo apt-get install -y postgresql && sudo pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n  (the tests connect as user postgres without a password: trust auth on 127.0.0.1)",
-        ),
-        (
-            "Redis",
-            host_port(&redis_url(), 6379),
-            "sudo apt-get install -y redis-server && redis-server --daemonize yes --bind 127.0.0.1 --port 6379",
-        ),
-    ];
-    for (name, address, remedy) in checks {
-        let reachable = address
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut addrs| addrs.next())
-            .is_some_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok());
-        ensure!(
-            reachable,
-            "{name} is not reachable at {address}. Start it, e.g.:\n  {remedy}"
-        );
-    }
-    Ok(())
-}
-
-/// `host:port` of a URL such as `postgres://user@host:5432/db`.
-fn host_port(url: &str, default_port: u16) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
-    if host_port.contains(':') {
-        host_port.to_owned()
-    } else {
-        format!("{host_port}:{default_port}")
-    }
 }
 
 fn cargo() -> String {
@@ -200,21 +154,79 @@ fn prepare(check: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::host_port;
-
-    #[test]
-    fn host_and_port_are_read_from_urls() {
-        assert_eq!(
-            host_port("postgres://postgres@127.0.0.1:5432", 1),
-            "127.0.0.1:5432"
-        );
-        assert_eq!(
-            host_port("postgres://u:p@db/x?sslmode=disable", 5432),
-            "db:5432"
-        );
-        assert_eq!(host_port("redis://127.0.0.1:6379", 1), "127.0.0.1:6379");
-        assert_eq!(host_port("redis://localhost", 6379), "localhost:6379");
+fn up(release: bool) -> anyhow::Result<()> {
+    let root = workspace_root();
+    let mut build = Command::new(cargo());
+    build
+        .current_dir(&root)
+        .args(["build", "-p", "auth-service", "-p", "commerce-service"]);
+    if release {
+        build.arg("--release");
     }
+    run(&mut build, "cargo build")?;
+    let admin_email =
+        std::env::var("ADMIN_EMAIL").unwrap_or_else(|_| "admin@example.com".to_owned());
+    let admin_password =
+        std::env::var("ADMIN_PASSWORD").unwrap_or_else(|_| "admin-dev-password".to_owned());
+    let work_dir = default_work_dir(&root);
+    let config = StackConfig {
+        gateway_port: 8080,
+        auth_port: 8081,
+        commerce_port: 8082,
+        postgres_url: postgres_server_url(),
+        auth_database: "auth".to_owned(),
+        commerce_database: "commerce".to_owned(),
+        redis_url: redis_url(),
+        redis_key_prefix: "auth".to_owned(),
+        bin_dir: root
+            .join("target")
+            .join(if release { "release" } else { "debug" }),
+        work_dir: work_dir.clone(),
+        admin_email: admin_email.clone(),
+        admin_password: admin_password.clone(),
+        extra_env: Vec::new(),
+    };
+    let (signal_tx, signal_rx) = mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = signal_tx.send(());
+    })
+    .context("installing the Ctrl-C handler")?;
+    eprintln!(
+        "xtask: starting the stack (logs in {})",
+        work_dir.join("logs").display()
+    );
+    let mut stack = Stack::start(config)?;
+    let config = &stack.config;
+    println!(
+        "\nThe shop backend is running:\n\
+         \x20 gateway           {gateway}   (the API: {gateway}/api/v1/...)\n\
+         \x20 auth-service      {auth}   (/openapi.json, /metrics, /internal/v1/dev/sms-outbox)\n\
+         \x20 commerce-service  {commerce}   (/openapi.json, /metrics)\n\
+         \x20 admin             {admin_email} / {admin_password}\n\
+         \x20 logs              {logs}\n\n\
+         Try it:\n\
+         \x20 curl -s {gateway}/api/v1/products?per_page=2\n\
+         \x20 curl -s -X POST {gateway}/api/v1/auth/send-code -H 'content-type: application/json' -d '{{\"phone\": \"+13128059851\"}}'\n\
+         \x20 curl -s '{auth}/internal/v1/dev/sms-outbox?phone=%2B13128059851' -H 'authorization: Bearer dev-internal-token'\n\n\
+         Ctrl-C stops everything.",
+        gateway = config.gateway_url(),
+        auth = config.auth_url(),
+        commerce = config.commerce_url(),
+        logs = work_dir.join("logs").display(),
+    );
+    loop {
+        if signal_rx.recv_timeout(Duration::from_millis(500)).is_ok() {
+            eprintln!("xtask: stopping the stack");
+            break;
+        }
+        if let Some(name) = stack.exited() {
+            stack.stop();
+            bail!(
+                "{name} exited unexpectedly; see {}",
+                work_dir.join(format!("logs/{name}.log")).display()
+            );
+        }
+    }
+    stack.stop();
+    Ok(())
 }

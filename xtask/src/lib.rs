@@ -1,0 +1,88 @@
+//! The development tooling shared by `cargo xtask` and the end-to-end
+//! tests: starting the whole system locally and checking what it needs.
+
+pub mod database;
+pub mod gateway;
+pub mod stack;
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::ensure;
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// The PostgreSQL server (no database), from `TEST_POSTGRES_URL` or the default.
+pub fn postgres_server_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Fails with instructions when PostgreSQL or Redis is not reachable.
+pub fn check_services(postgres_url: &str, redis_url: &str) -> anyhow::Result<()> {
+    let checks = [
+        (
+            "PostgreSQL",
+            host_port(postgres_url, 5432),
+            "sudo apt-get install -y postgresql && sudo pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n  (user postgres must be let in without a password on 127.0.0.1: trust auth)",
+        ),
+        (
+            "Redis",
+            host_port(redis_url, 6379),
+            "sudo apt-get install -y redis-server && redis-server --daemonize yes --bind 127.0.0.1 --port 6379",
+        ),
+    ];
+    for (name, address, remedy) in checks {
+        let reachable = address
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .is_some_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok());
+        ensure!(
+            reachable,
+            "{name} is not reachable at {address}. Start it, e.g.:\n  {remedy}"
+        );
+    }
+    Ok(())
+}
+
+/// `host:port` of a URL such as `postgres://user@host:5432/db`.
+pub fn host_port(url: &str, default_port: u16) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:{default_port}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_port;
+
+    #[test]
+    fn host_and_port_are_read_from_urls() {
+        assert_eq!(
+            host_port("postgres://postgres@127.0.0.1:5432", 1),
+            "127.0.0.1:5432"
+        );
+        assert_eq!(
+            host_port("postgres://u:p@db/x?sslmode=disable", 5432),
+            "db:5432"
+        );
+        assert_eq!(host_port("redis://127.0.0.1:6379", 1), "127.0.0.1:6379");
+        assert_eq!(host_port("redis://localhost", 6379), "localhost:6379");
+    }
+}

@@ -1,0 +1,345 @@
+//! The whole system on this machine: both service binaries and the nginx
+//! gateway, against the local PostgreSQL and Redis. Used by `cargo xtask up`
+//! and by the end-to-end tests (on ports and databases of their own).
+
+use std::fs::{self, File};
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+
+use crate::gateway;
+
+/// Everything that varies between the development stack and a test stack.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    pub gateway_port: u16,
+    pub auth_port: u16,
+    pub commerce_port: u16,
+    /// PostgreSQL server URL without a database, e.g. `postgres://postgres@127.0.0.1:5432`.
+    pub postgres_url: String,
+    pub auth_database: String,
+    pub commerce_database: String,
+    pub redis_url: String,
+    pub redis_key_prefix: String,
+    /// Where `auth-service` and `commerce-service` binaries are.
+    pub bin_dir: PathBuf,
+    /// Rendered gateway configuration, nginx's scratch files and the logs.
+    pub work_dir: PathBuf,
+    pub admin_email: String,
+    pub admin_password: String,
+    /// Extra variables for both services (e.g. a short token lifetime).
+    pub extra_env: Vec<(String, String)>,
+}
+
+/// A running stack; stopped (SIGTERM, then kill) when dropped.
+pub struct Stack {
+    pub config: StackConfig,
+    children: Vec<(&'static str, Child)>,
+}
+
+impl StackConfig {
+    pub fn gateway_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.gateway_port)
+    }
+
+    pub fn auth_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.auth_port)
+    }
+
+    pub fn commerce_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.commerce_port)
+    }
+
+    fn database_url(&self, database: &str) -> String {
+        format!("{}/{database}", self.postgres_url.trim_end_matches('/'))
+    }
+
+    /// Variables of both services in this stack.
+    fn service_env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = [
+            ("APP_ENV", "development".to_owned()),
+            (
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
+            ),
+            ("REDIS_URL", self.redis_url.clone()),
+            ("REDIS_KEY_PREFIX", self.redis_key_prefix.clone()),
+            ("AUTH_URL", self.auth_url()),
+            ("TRUSTED_PROXIES", "127.0.0.1/32,::1/128".to_owned()),
+            // One address runs every automated journey here: raise the per-IP caps.
+            ("OTP_PER_IP_HOUR", "100000".to_owned()),
+            ("OTP_VERIFY_PER_IP_HOUR", "100000".to_owned()),
+            ("LOGIN_PER_IP_HOUR", "100000".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        env.extend(self.extra_env.iter().cloned());
+        env
+    }
+}
+
+/// Fails with a clear message when something the stack needs is missing.
+pub fn check_prerequisites(config: &StackConfig) -> anyhow::Result<()> {
+    gateway::nginx_binary()?;
+    crate::check_services(&config.postgres_url, &config.redis_url)?;
+    for port in [config.gateway_port, config.auth_port, config.commerce_port] {
+        ensure!(
+            TcpListener::bind(("127.0.0.1", port)).is_ok(),
+            "port {port} is already in use: is the stack already running? Stop it first (Ctrl-C where it runs)"
+        );
+    }
+    for binary in ["auth-service", "commerce-service"] {
+        let path = config.bin_dir.join(binary);
+        ensure!(
+            path.exists(),
+            "{} is missing: build it with `cargo build -p {binary}`",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+impl Stack {
+    /// Creates the databases if missing, migrates and seeds them, starts
+    /// both services and the gateway, and waits until all three answer.
+    pub fn start(config: StackConfig) -> anyhow::Result<Stack> {
+        check_prerequisites(&config)?;
+        fs::create_dir_all(config.work_dir.join("logs"))?;
+        crate::database::ensure_database(&config.database_url(&config.auth_database))?;
+        crate::database::ensure_database(&config.database_url(&config.commerce_database))?;
+        let mut stack = Stack {
+            config,
+            children: Vec::new(),
+        };
+        stack.prepare_data()?;
+        stack.spawn_service(
+            "auth-service",
+            stack.config.auth_port,
+            &stack.config.auth_database.clone(),
+        )?;
+        stack.spawn_service(
+            "commerce-service",
+            stack.config.commerce_port,
+            &stack.config.commerce_database.clone(),
+        )?;
+        stack.wait_healthy(
+            "auth-service",
+            &format!("{}/readyz", stack.config.auth_url()),
+        )?;
+        stack.wait_healthy(
+            "commerce-service",
+            &format!("{}/readyz", stack.config.commerce_url()),
+        )?;
+        stack.spawn_gateway()?;
+        stack.wait_healthy(
+            "gateway",
+            &format!("{}/healthz", stack.config.gateway_url()),
+        )?;
+        Ok(stack)
+    }
+
+    fn binary(&self, name: &str) -> PathBuf {
+        self.config.bin_dir.join(name)
+    }
+
+    fn log_file(&self, name: &str) -> anyhow::Result<File> {
+        let path = self
+            .config
+            .work_dir
+            .join("logs")
+            .join(format!("{name}.log"));
+        File::options()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))
+    }
+
+    /// Migrations, the admin account and the demo catalog: all idempotent.
+    fn prepare_data(&self) -> anyhow::Result<()> {
+        let config = &self.config;
+        let run = |name: &str,
+                   database: &str,
+                   args: &[&str],
+                   extra: &[(&str, &str)]|
+         -> anyhow::Result<()> {
+            let mut command = Command::new(self.binary(name));
+            command
+                .args(args)
+                .envs(config.service_env())
+                .env("DATABASE_URL", config.database_url(database))
+                .envs(extra.iter().copied())
+                .stdout(self.log_file("setup")?)
+                .stderr(self.log_file("setup")?);
+            let status = command
+                .status()
+                .with_context(|| format!("running {name} {}", args.join(" ")))?;
+            ensure!(
+                status.success(),
+                "{name} {} failed; see {}",
+                args.join(" "),
+                config.work_dir.join("logs/setup.log").display()
+            );
+            Ok(())
+        };
+        run(
+            "auth-service",
+            &config.auth_database,
+            &[
+                "create-admin",
+                "--email",
+                &config.admin_email,
+                "--if-missing",
+            ],
+            &[("ADMIN_PASSWORD", &config.admin_password)],
+        )?;
+        run(
+            "commerce-service",
+            &config.commerce_database,
+            &["seed"],
+            &[],
+        )?;
+        Ok(())
+    }
+
+    fn spawn_service(
+        &mut self,
+        name: &'static str,
+        port: u16,
+        database: &str,
+    ) -> anyhow::Result<()> {
+        let child = Command::new(self.binary(name))
+            .envs(self.config.service_env())
+            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", self.config.database_url(database))
+            .stdin(Stdio::null())
+            .stdout(self.log_file(name)?)
+            .stderr(self.log_file(name)?)
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        self.children.push((name, child));
+        Ok(())
+    }
+
+    fn spawn_gateway(&mut self) -> anyhow::Result<()> {
+        let prefix = self.config.work_dir.join("gateway");
+        let main_conf = gateway::render_local(
+            &prefix,
+            &gateway::Values {
+                listen: format!("127.0.0.1:{}", self.config.gateway_port),
+                auth_upstream: format!("127.0.0.1:{}", self.config.auth_port),
+                commerce_upstream: format!("127.0.0.1:{}", self.config.commerce_port),
+                // Generous locally: one address runs every automated journey.
+                otp_rate: "6000r/m".to_owned(),
+                otp_burst: "1000".to_owned(),
+            },
+        )?;
+        let child = Command::new(gateway::nginx_binary()?)
+            .arg("-p")
+            .arg(&prefix)
+            .arg("-c")
+            .arg(&main_conf)
+            .arg("-g")
+            .arg("daemon off;")
+            .stdin(Stdio::null())
+            .stdout(self.log_file("gateway")?)
+            .stderr(self.log_file("gateway")?)
+            .spawn()
+            .context("starting nginx")?;
+        self.children.push(("gateway", child));
+        Ok(())
+    }
+
+    fn wait_healthy(&mut self, name: &str, url: &str) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if http_status(url).is_ok_and(|status| status == 200) {
+                return Ok(());
+            }
+            for (child_name, child) in &mut self.children {
+                if let Ok(Some(status)) = child.try_wait() {
+                    bail!(
+                        "{child_name} exited ({status}) during start; see {}",
+                        self.config
+                            .work_dir
+                            .join(format!("logs/{child_name}.log"))
+                            .display()
+                    );
+                }
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "{name} did not become ready at {url} within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The name of a process that exited on its own, if any.
+    pub fn exited(&mut self) -> Option<&'static str> {
+        self.children
+            .iter_mut()
+            .find_map(|(name, child)| matches!(child.try_wait(), Ok(Some(_))).then_some(*name))
+    }
+
+    /// SIGTERM to every process (gateway first), then a kill for any that
+    /// has not drained within five seconds.
+    pub fn stop(&mut self) {
+        for (_, child) in self.children.iter().rev() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for (_, child) in self.children.iter_mut().rev() {
+            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.children.clear();
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A free port on 127.0.0.1 (for test stacks).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The status code of a plain `GET` (no dependency on an HTTP client crate).
+pub fn http_status(url: &str) -> anyhow::Result<u16> {
+    let rest = url.strip_prefix("http://").context("only http:// URLs")?;
+    let (host_port, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let addr: SocketAddr = host_port.parse().context("an IP:port URL")?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host_port}\r\n\r\n")?;
+    let mut head = [0u8; 32];
+    let read = stream.read(&mut head)?;
+    let line = String::from_utf8_lossy(&head[..read]);
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .context("not an HTTP answer")
+}
+
+/// Where a stack's files go by default: `.dev/` in the workspace.
+pub fn default_work_dir(root: &Path) -> PathBuf {
+    root.join(".dev")
+}
