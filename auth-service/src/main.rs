@@ -27,6 +27,15 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Write a new Ed25519 key pair as `DIR/KID.pem` (signing, for
+    /// JWT_SIGNING_KEYS) and `DIR/KID.pub.pem` (for JWT_VERIFY_KEYS), unless
+    /// the private key file exists already.
+    Keygen {
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        #[arg(long)]
+        kid: String,
+    },
     /// Create an admin account (password from ADMIN_PASSWORD or stdin).
     CreateAdmin {
         #[arg(long)]
@@ -40,15 +49,17 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     common::telemetry::init_logging();
-    let cli = Cli::parse();
-    let settings = Settings::from_env()?;
-    let state = AppState::connect(settings)?;
-    match cli.command.unwrap_or(Command::Serve) {
+    let command = Cli::parse().command.unwrap_or(Command::Serve);
+    // Key generation needs no settings, database or Redis.
+    if let Command::Keygen { dir, kid } = &command {
+        return keygen(dir, kid);
+    }
+    let state = AppState::connect(Settings::from_env()?)?;
+    match command {
         Command::Serve => serve(state).await,
         Command::Migrate => migrate(&state).await,
-        Command::CreateAdmin { email, if_missing } => {
-            create_admin(&state, &email, if_missing).await
-        }
+        Command::CreateAdmin { email, if_missing } => create_admin(&state, &email, if_missing).await,
+        Command::Keygen { .. } => Ok(()),
     }
 }
 
@@ -119,5 +130,41 @@ async fn create_admin(state: &AppState, email: &str, if_missing: bool) -> anyhow
             .await
             .map_err(|error| anyhow::anyhow!("creating the admin: {error}"))?;
     println!("admin {email} created with id {}", row.id);
+    Ok(())
+}
+
+fn keygen(dir: &std::path::Path, kid: &str) -> anyhow::Result<()> {
+    use common::keys::{
+        ed25519_pkcs8_from_seed, ed25519_public_from_seed, ed25519_spki_from_public, generate_ed25519_seed, pem,
+    };
+    anyhow::ensure!(
+        !kid.is_empty() && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "--kid is letters, digits, - and _"
+    );
+    let private_path = dir.join(format!("{kid}.pem"));
+    let public_path = dir.join(format!("{kid}.pub.pem"));
+    if private_path.exists() {
+        println!("{} exists; keeping it", private_path.display());
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let seed = generate_ed25519_seed()?;
+    let public = ed25519_public_from_seed(&seed)?;
+    std::fs::write(&public_path, pem("PUBLIC KEY", &ed25519_spki_from_public(&public)?))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(
+        &mut options.open(&private_path)?,
+        pem("PRIVATE KEY", &ed25519_pkcs8_from_seed(&seed)?).as_bytes(),
+    )?;
+    println!(
+        "wrote {} and {}\n  auth-service:     JWT_SIGNING_KEYS={kid}={}\n  commerce-service: JWT_VERIFY_KEYS={kid}={}",
+        private_path.display(),
+        public_path.display(),
+        private_path.display(),
+        public_path.display()
+    );
     Ok(())
 }

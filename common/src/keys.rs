@@ -149,6 +149,25 @@ pub fn ed25519_public_from_seed(seed: &[u8]) -> anyhow::Result<Vec<u8>> {
     Ok(pair.public_key().as_ref().to_vec())
 }
 
+/// SPKI DER of an Ed25519 public key.
+pub fn ed25519_spki_from_public(public: &[u8]) -> anyhow::Result<Vec<u8>> {
+    ensure!(public.len() == 32, "an Ed25519 public key is 32 bytes");
+    let mut der = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+    der.extend_from_slice(public);
+    Ok(der)
+}
+
+/// PEM text of DER bytes with the given label (`PRIVATE KEY`, `PUBLIC KEY`).
+pub fn pem(label: &str, der: &[u8]) -> String {
+    let body = STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|chunk| std::str::from_utf8(chunk).unwrap_or_default())
+        .collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+}
+
 /// A fresh random Ed25519 seed, for key generation tools.
 pub fn generate_ed25519_seed() -> anyhow::Result<[u8; 32]> {
     let mut seed = [0u8; 32];
@@ -214,6 +233,23 @@ mod tests {
         let public = ed25519_public_from_seed(&seed).unwrap();
         assert_eq!(STANDARD.encode(public), DEV_ED25519_PUBLIC_B64);
         assert!(STANDARD.decode(DEV_HS256_SECRET_B64).unwrap().len() >= MIN_HS256_SECRET_BYTES);
+    }
+
+    #[test]
+    fn generated_pem_files_load_back_as_the_same_keys() {
+        let seed = generate_ed25519_seed().unwrap();
+        let public = ed25519_public_from_seed(&seed).unwrap();
+        let dir = std::env::temp_dir().join(format!("keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let private_path = dir.join("k.pem");
+        let public_path = dir.join("k.pub.pem");
+        std::fs::write(&private_path, pem("PRIVATE KEY", &ed25519_pkcs8_from_seed(&seed).unwrap())).unwrap();
+        std::fs::write(&public_path, pem("PUBLIC KEY", &ed25519_spki_from_public(&public).unwrap())).unwrap();
+        let spec = format!("a={},b={}", private_path.display(), public_path.display());
+        let keys = parse_keyring(&spec, "T").unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(keys[0].1.0, seed.to_vec());
+        assert_eq!(keys[1].1.0, public);
     }
 
     #[test]
