@@ -58,7 +58,9 @@ async fn main() -> anyhow::Result<()> {
     match command {
         Command::Serve => serve(state).await,
         Command::Migrate => migrate(&state).await,
-        Command::CreateAdmin { email, if_missing } => create_admin(&state, &email, if_missing).await,
+        Command::CreateAdmin { email, if_missing } => {
+            create_admin(&state, &email, if_missing).await
+        }
         Command::Keygen { .. } => Ok(()),
     }
 }
@@ -135,10 +137,14 @@ async fn create_admin(state: &AppState, email: &str, if_missing: bool) -> anyhow
 
 fn keygen(dir: &std::path::Path, kid: &str) -> anyhow::Result<()> {
     use common::keys::{
-        ed25519_pkcs8_from_seed, ed25519_public_from_seed, ed25519_spki_from_public, generate_ed25519_seed, pem,
+        ed25519_pkcs8_from_seed, ed25519_public_from_seed, ed25519_spki_from_public,
+        generate_ed25519_seed, pem,
     };
     anyhow::ensure!(
-        !kid.is_empty() && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        !kid.is_empty()
+            && kid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
         "--kid is letters, digits, - and _"
     );
     let private_path = dir.join(format!("{kid}.pem"));
@@ -150,7 +156,10 @@ fn keygen(dir: &std::path::Path, kid: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let seed = generate_ed25519_seed()?;
     let public = ed25519_public_from_seed(&seed)?;
-    std::fs::write(&public_path, pem("PUBLIC KEY", &ed25519_spki_from_public(&public)?))?;
+    std::fs::write(
+        &public_path,
+        pem("PUBLIC KEY", &ed25519_spki_from_public(&public)?),
+    )?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

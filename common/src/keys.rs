@@ -152,7 +152,9 @@ pub fn ed25519_public_from_seed(seed: &[u8]) -> anyhow::Result<Vec<u8>> {
 /// SPKI DER of an Ed25519 public key.
 pub fn ed25519_spki_from_public(public: &[u8]) -> anyhow::Result<Vec<u8>> {
     ensure!(public.len() == 32, "an Ed25519 public key is 32 bytes");
-    let mut der = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+    let mut der = vec![
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
     der.extend_from_slice(public);
     Ok(der)
 }
@@ -165,7 +167,10 @@ pub fn pem(label: &str, der: &[u8]) -> String {
         .chunks(64)
         .map(|chunk| std::str::from_utf8(chunk).unwrap_or_default())
         .collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }
 
 /// A fresh random Ed25519 seed, for key generation tools.
@@ -243,8 +248,16 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let private_path = dir.join("k.pem");
         let public_path = dir.join("k.pub.pem");
-        std::fs::write(&private_path, pem("PRIVATE KEY", &ed25519_pkcs8_from_seed(&seed).unwrap())).unwrap();
-        std::fs::write(&public_path, pem("PUBLIC KEY", &ed25519_spki_from_public(&public).unwrap())).unwrap();
+        std::fs::write(
+            &private_path,
+            pem("PRIVATE KEY", &ed25519_pkcs8_from_seed(&seed).unwrap()),
+        )
+        .unwrap();
+        std::fs::write(
+            &public_path,
+            pem("PUBLIC KEY", &ed25519_spki_from_public(&public).unwrap()),
+        )
+        .unwrap();
         let spec = format!("a={},b={}", private_path.display(), public_path.display());
         let keys = parse_keyring(&spec, "T").unwrap();
         std::fs::remove_dir_all(&dir).unwrap();

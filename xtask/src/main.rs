@@ -56,6 +56,8 @@ fn main() -> anyhow::Result<()> {
 
 fn test(cargo_args: &[String]) -> anyhow::Result<()> {
     check_services(&postgres_server_url(), &redis_url())?;
+    // The end-to-end journeys run through a real gateway.
+    xtask::gateway::nginx_binary()?;
     prepare(true)?;
     let root = workspace_root();
     let mut command = Command::new(cargo());
