@@ -48,7 +48,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    common::telemetry::init_logging();
+    let _telemetry = common::telemetry::init(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
     let command = Cli::parse().command.unwrap_or(Command::Serve);
     // Key generation needs no settings, database or Redis.
     if let Command::Keygen { dir, kid } = &command {

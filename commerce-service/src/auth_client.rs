@@ -153,6 +153,7 @@ impl AuthClient {
         Ok(cached.status)
     }
 
+    #[tracing::instrument(name = "auth.token_status", skip_all, fields(otel.kind = "client", user_id = user_id))]
     async fn fetch(
         &self,
         user_id: i64,
@@ -165,6 +166,8 @@ impl AuthClient {
             let response = self
                 .http
                 .post(&*self.url)
+                // W3C traceparent: auth-service's span joins this trace.
+                .headers(common::telemetry::trace_headers())
                 .bearer_auth(self.token.expose_secret())
                 .header(
                     "x-request-id",

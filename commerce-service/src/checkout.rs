@@ -36,6 +36,7 @@ pub enum CheckoutOutcome {
     Replayed(i64),
 }
 
+#[tracing::instrument(name = "checkout", skip_all, fields(user_id = request.user_id, market = %request.market.code))]
 pub async fn checkout(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome, ApiError> {
     match attempt(db, request).await {
         // A concurrent request with the same key won the race on the key's
@@ -47,6 +48,7 @@ pub async fn checkout(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOut
     }
 }
 
+#[tracing::instrument(name = "checkout.transaction", skip_all, fields(db.system = "postgresql"))]
 async fn attempt(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome, ApiError> {
     let mut tx = db.begin().await?;
     // A checkout waiting this long behind another one of the same user gives up.

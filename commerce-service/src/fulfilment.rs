@@ -21,6 +21,7 @@ pub enum Actor {
 }
 
 /// Moves an order to `next` in its own transaction.
+#[tracing::instrument(name = "order.transition", skip_all, fields(order_id = order_id, to = next.as_str(), db.system = "postgresql"))]
 pub async fn move_order(
     db: &PgPool,
     order_id: i64,
@@ -64,6 +65,7 @@ async fn apply(conn: &mut PgConnection, order_id: i64, next: OrderStatus) -> sql
 }
 
 /// Cancels up to `batch` overdue pending orders; returns how many.
+#[tracing::instrument(name = "orders.expire", skip_all, fields(db.system = "postgresql"))]
 pub async fn cancel_overdue(db: &PgPool, batch: i64) -> sqlx::Result<usize> {
     let mut tx = db.begin().await?;
     let overdue = orders::lock_overdue(&mut tx, batch).await?;

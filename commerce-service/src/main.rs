@@ -30,7 +30,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    common::telemetry::init_logging();
+    let _telemetry = common::telemetry::init(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
     let cli = Cli::parse();
     let state = AppState::connect(Settings::from_env()?)?;
     match cli.command.unwrap_or(Command::Serve) {

@@ -84,26 +84,22 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     Problem::internal().into_response()
 }
 
-/// `GET /healthz` (the process is up) and `GET /metrics` (Prometheus text).
-pub fn health_and_metrics_routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    let handle = telemetry::metrics_handle();
-    Router::new()
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
-        .route(
-            "/metrics",
-            get(move || {
-                let handle = handle.clone();
-                async move {
-                    (
-                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                        handle.render(),
-                    )
-                }
-            }),
-        )
+/// `GET /healthz`: the process is up.
+pub fn health_route<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new().route(
+        "/healthz",
+        get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+    )
+}
+
+/// The Prometheus text of every metric of this process (`GET /metrics`;
+/// each service sets its gauges first).
+pub fn render_metrics() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        telemetry::metrics_handle().render(),
+    )
+        .into_response()
 }
 
 /// Completes on Ctrl-C or SIGTERM, so the server can drain in-flight requests.

@@ -12,6 +12,7 @@ pub mod pagination;
 pub mod problem;
 pub mod request_id;
 pub mod telemetry;
+pub mod testing;
 pub mod verifier;
 
 pub use problem::Problem;

@@ -1,5 +1,12 @@
-//! Logs, metrics and the per-request span, set up the same way in both
-//! services.
+//! Logs, traces and metrics, set up the same way in both services.
+//!
+//! - Logs: JSON lines filtered by `RUST_LOG` (default `info`), each carrying
+//!   the fields of its spans (`request_id`, `trace_id`, route, ...).
+//! - Traces: `tracing` spans become OpenTelemetry spans; with
+//!   `OTEL_EXPORTER_OTLP_ENDPOINT` set they are exported over OTLP/HTTP.
+//!   W3C `traceparent` is honoured on the way in and sent on the way out,
+//!   and every span carries the request id of the request it serves.
+//! - Metrics: one process-wide Prometheus recorder.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -8,30 +15,151 @@ use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+use opentelemetry::{Context, KeyValue, global};
+use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanExporter, SpanProcessor};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-/// JSON log lines filtered by `RUST_LOG` (default `info`). Call once, from main.
-pub fn init_logging() {
+/// Keeps the tracer provider alive; flushes pending spans when dropped.
+pub struct Telemetry {
+    provider: SdkTracerProvider,
+}
+
+impl Telemetry {
+    /// Exports every finished span now (tests read them right after).
+    pub fn flush(&self) {
+        let _ = self.provider.force_flush();
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        let _ = self.provider.shutdown();
+    }
+}
+
+/// Adds the request id of the request being served to every span, so any
+/// span found in a trace viewer leads back to the gateway's logs.
+#[derive(Debug)]
+struct RequestIdOnSpans;
+
+impl SpanProcessor for RequestIdOnSpans {
+    fn on_start(&self, span: &mut Span, _cx: &Context) {
+        use opentelemetry::trace::Span as _;
+        if let Some(id) = crate::request_id::current() {
+            span.set_attribute(KeyValue::new("request_id", id));
+        }
+    }
+
+    fn on_end(&self, _span: opentelemetry_sdk::trace::SpanData) {}
+
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+}
+
+/// Sets up logs and traces for a service binary: OTLP export when
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set, logs to stdout.
+pub fn init(service_name: &'static str, service_version: &'static str) -> Telemetry {
+    let exporter = std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").and_then(|_| {
+        opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
+            .inspect_err(|error| eprintln!("OTLP exporter not started: {error}"))
+            .ok()
+    });
+    install(
+        service_name,
+        service_version,
+        exporter,
+        std::io::stdout,
+        true,
+    )
+}
+
+/// Sets up logs and traces with a given span exporter and log writer (tests
+/// pass an in-memory exporter and a buffer). `batch` exports in the
+/// background; otherwise each span is exported as it ends.
+pub fn install<E, W>(
+    service_name: &'static str,
+    service_version: &'static str,
+    exporter: Option<E>,
+    writer: W,
+    batch: bool,
+) -> Telemetry
+where
+    E: SpanExporter + 'static,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    global::set_text_map_propagator(TraceContextPropagator::new());
+    let resource = Resource::builder()
+        .with_service_name(service_name)
+        .with_attribute(KeyValue::new("service.version", service_version))
+        .build();
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(resource)
+        .with_span_processor(RequestIdOnSpans);
+    if let Some(exporter) = exporter {
+        builder = if batch {
+            builder.with_batch_exporter(exporter)
+        } else {
+            builder.with_simple_exporter(exporter)
+        };
+    }
+    let provider = builder.build();
+    global::set_tracer_provider(provider.clone());
+    let tracer = provider.tracer(service_name);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_target(true);
+        .with_current_span(false)
+        .with_span_list(true)
+        .with_target(true)
+        .with_writer(writer);
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(json)
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
         .try_init();
+    Telemetry { provider }
 }
 
 /// Logs for tests: silent unless `TEST_LOG` is set.
 pub fn init_test_logging() {
     if std::env::var_os("TEST_LOG").is_some() {
-        init_logging();
+        static TELEMETRY: OnceLock<Telemetry> = OnceLock::new();
+        TELEMETRY.get_or_init(|| {
+            install::<opentelemetry_otlp::SpanExporter, _>(
+                "test",
+                "0",
+                None,
+                std::io::stdout,
+                false,
+            )
+        });
     }
+}
+
+/// W3C trace-context headers of the current span, for an outgoing request.
+pub fn trace_headers() -> axum::http::HeaderMap {
+    let mut headers = axum::http::HeaderMap::new();
+    let context = tracing::Span::current().context();
+    global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&context, &mut HeaderInjector(&mut headers))
+    });
+    headers
 }
 
 /// The process-wide Prometheus recorder. Installing twice is impossible, so
@@ -49,7 +177,7 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .build_recorder();
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_ok() {
-                // Without a runtime's upkeep, histograms grow without bound.
+                // Without upkeep, histograms grow without bound.
                 let upkeep = handle.clone();
                 std::thread::Builder::new()
                     .name("metrics-upkeep".into())
@@ -66,8 +194,19 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// Middleware: one span per request (method, route template, request id)
-/// and the `http_requests_total` / `http_request_duration_seconds` series.
+/// The database pool's state as gauges (read at scrape time).
+pub fn record_pool_gauges(size: u32, idle: usize, max: u32) {
+    let idle = idle as f64;
+    metrics::gauge!("db_pool_connections", "state" => "idle").set(idle);
+    metrics::gauge!("db_pool_connections", "state" => "in_use")
+        .set((f64::from(size) - idle).max(0.0));
+    metrics::gauge!("db_pool_max_connections").set(f64::from(max));
+}
+
+/// Middleware: one server span per request (method, route template, status,
+/// request id, trace id), joined to the caller's trace when a `traceparent`
+/// came in, and the `http_requests_total` / `http_request_duration_seconds`
+/// series.
 pub async fn observe_request(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let route = request
@@ -78,16 +217,29 @@ pub async fn observe_request(request: Request, next: Next) -> Response {
     let request_id = crate::request_id::current().unwrap_or_default();
     let span = tracing::info_span!(
         "http_request",
-        http.method = %method,
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
         http.route = %route,
+        http.response.status_code = tracing::field::Empty,
         request_id = %request_id,
-        http.status = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
     );
+    let parent = global::get_text_map_propagator(|propagator| {
+        propagator.extract(&HeaderExtractor(request.headers()))
+    });
+    if parent.span().span_context().is_valid() {
+        let _ = span.set_parent(parent);
+    }
+    let trace_id = span.context().span().span_context().trace_id();
+    if trace_id != opentelemetry::TraceId::INVALID {
+        span.record("trace_id", tracing::field::display(trace_id));
+    }
     let started = Instant::now();
     let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
     let status = response.status();
     let elapsed = started.elapsed();
-    span.record("http.status", status.as_u16());
+    span.record("http.response.status_code", status.as_u16());
     let labels = [
         ("method", method.to_string()),
         ("route", route),
@@ -95,22 +247,13 @@ pub async fn observe_request(request: Request, next: Next) -> Response {
     ];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
-    if status.is_server_error() {
-        span.in_scope(|| {
-            tracing::warn!(
-                status = status.as_u16(),
-                elapsed_ms = elapsed.as_millis() as u64,
-                "request failed"
-            )
-        });
-    } else {
-        span.in_scope(|| {
-            tracing::debug!(
-                status = status.as_u16(),
-                elapsed_ms = elapsed.as_millis() as u64,
-                "request served"
-            )
-        });
-    }
+    span.in_scope(|| {
+        let elapsed_ms = elapsed.as_millis() as u64;
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), elapsed_ms, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), elapsed_ms, "request served");
+        }
+    });
     response
 }

@@ -159,6 +159,7 @@ async fn verify_code(
     let label = match outcome {
         VerifyOutcome::Accepted => "accepted",
         VerifyOutcome::Wrong => "wrong",
+        VerifyOutcome::WrongAndBurnt => "burnt",
         VerifyOutcome::NoLiveCode => "no_live_code",
         VerifyOutcome::Locked(_) => "locked",
     };
@@ -167,6 +168,14 @@ async fn verify_code(
         VerifyOutcome::Accepted => {}
         VerifyOutcome::Wrong => {
             return Err(Problem::unauthorized("otp_invalid", "the code is wrong").into());
+        }
+        VerifyOutcome::WrongAndBurnt => {
+            metrics::counter!("otp_codes_locked_total").increment(1);
+            return Err(Problem::unauthorized(
+                "otp_invalid",
+                "the code is wrong; request a new one",
+            )
+            .into());
         }
         VerifyOutcome::NoLiveCode => {
             return Err(Problem::unauthorized(

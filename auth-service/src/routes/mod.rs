@@ -45,7 +45,7 @@ pub fn app(state: AppState) -> Router {
     let router = public
         .merge(internal::router())
         .merge(system::router(openapi))
-        .merge(common::http::health_and_metrics_routes())
+        .merge(common::http::health_route())
         .with_state(state.clone());
     common::http::finish_router(router, state.settings.request_timeout)
 }

@@ -18,6 +18,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 pub fn router(openapi: Arc<OpenApi>) -> Router<AppState> {
     Router::new()
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/.well-known/jwks.json", get(jwks))
         .route(
             "/openapi.json",
@@ -66,4 +67,19 @@ async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
         [(axum::http::header::CACHE_CONTROL, "public, max-age=300")],
         axum::Json(state.issuer.jwks().clone()),
     )
+}
+
+/// Prometheus text, with the pool and Redis gauges read at scrape time.
+async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    let pool = &state.db;
+    common::telemetry::record_pool_gauges(
+        pool.size(),
+        pool.num_idle(),
+        pool.options().get_max_connections(),
+    );
+    let redis_up = tokio::time::timeout(Duration::from_millis(500), state.store.ping())
+        .await
+        .is_ok_and(|result| result.is_ok());
+    metrics::gauge!("redis_up").set(if redis_up { 1.0 } else { 0.0 });
+    common::http::render_metrics()
 }

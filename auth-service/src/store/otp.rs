@@ -49,7 +49,10 @@ if record[1] == ARGV[1] then
   return {'ok', 0}
 end
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-if attempts >= tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], 'burnt', 1) end
+if attempts >= tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'burnt', 1)
+  return {'burnt', 0}
+end
 return {'invalid', 0}
 ",
     )
@@ -68,6 +71,8 @@ pub enum SendOutcome {
 pub enum VerifyOutcome {
     Accepted,
     Wrong,
+    /// Wrong, and the last attempt allowed: the code is now burnt.
+    WrongAndBurnt,
     /// No live code: never sent, expired or used.
     NoLiveCode,
     /// Burnt by too many wrong attempts: wait this many seconds to resend.
@@ -83,6 +88,7 @@ pub struct SendLimits {
 }
 
 impl RedisStore {
+    #[tracing::instrument(skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn store_code(
         &self,
         e164: &str,
@@ -117,6 +123,7 @@ impl RedisStore {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn check_code(
         &self,
         e164: &str,
@@ -139,6 +146,7 @@ impl RedisStore {
         match status.as_str() {
             "ok" => Ok(VerifyOutcome::Accepted),
             "invalid" => Ok(VerifyOutcome::Wrong),
+            "burnt" => Ok(VerifyOutcome::WrongAndBurnt),
             "expired" => Ok(VerifyOutcome::NoLiveCode),
             "locked" => Ok(VerifyOutcome::Locked(wait)),
             other => Err(StoreError::Protocol(format!(

@@ -33,6 +33,7 @@ pub struct CartRow {
     pub updated_at: OffsetDateTime,
 }
 
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn find(
     db: impl PgExecutor<'_>,
     user_id: i64,
@@ -49,6 +50,7 @@ pub async fn find(
 }
 
 /// The cart of (user, market), created if missing; touched either way.
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn ensure(db: impl PgExecutor<'_>, user_id: i64, market: &str) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
         "insert into carts (user_id, market) values ($1, $2)
@@ -61,6 +63,7 @@ pub async fn ensure(db: impl PgExecutor<'_>, user_id: i64, market: &str) -> sqlx
     .await
 }
 
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn lines(
     db: impl PgExecutor<'_>,
     cart_id: i64,
@@ -86,6 +89,7 @@ pub async fn lines(
 
 /// For a SKU that is active with an active product: whether it is priced
 /// in `market`. `None` when it is unknown or inactive.
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn sellable_sku_priced(
     db: impl PgExecutor<'_>,
     sku_id: i64,
@@ -106,6 +110,7 @@ pub async fn sellable_sku_priced(
 
 /// Adds to a line's quantity (a new line starts at `quantity`). Going past
 /// 99 violates `cart_items_quantity_check`.
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn add(
     db: impl PgExecutor<'_>,
     cart_id: i64,
@@ -124,6 +129,7 @@ pub async fn add(
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn set(
     db: impl PgExecutor<'_>,
     cart_id: i64,
@@ -142,6 +148,7 @@ pub async fn set(
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn remove(db: impl PgExecutor<'_>, cart_id: i64, sku_id: i64) -> sqlx::Result<()> {
     sqlx::query!(
         "delete from cart_items where cart_id = $1 and sku_id = $2",

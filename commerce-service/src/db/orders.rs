@@ -64,6 +64,7 @@ pub struct NewOrder<'a> {
     pub pending_seconds: i64,
 }
 
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn find(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<OrderRow>> {
     sqlx::query_as!(
         OrderRow,
@@ -76,6 +77,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<Order
     .await
 }
 
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn lines_of(db: impl PgExecutor<'_>, orders: &[i64]) -> sqlx::Result<Vec<OrderLineRow>> {
     sqlx::query_as!(
         OrderLineRow,
@@ -87,6 +89,7 @@ pub async fn lines_of(db: impl PgExecutor<'_>, orders: &[i64]) -> sqlx::Result<V
     .await
 }
 
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn history_of(db: impl PgExecutor<'_>, orders: &[i64]) -> sqlx::Result<Vec<HistoryRow>> {
     sqlx::query_as!(
         HistoryRow,
@@ -99,6 +102,7 @@ pub async fn history_of(db: impl PgExecutor<'_>, orders: &[i64]) -> sqlx::Result
 
 /// A page of orders, newest first: one user's (`user_id`) or everyone's,
 /// optionally of one status.
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn page(
     db: impl PgExecutor<'_> + Copy,
     user_id: Option<i64>,
@@ -133,6 +137,7 @@ pub async fn page(
 
 /// Serialises one user's checkouts for the rest of the transaction, so the
 /// pending-order cap and idempotency keys hold across markets too.
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn lock_user_checkouts(conn: &mut PgConnection, user_id: i64) -> sqlx::Result<()> {
     sqlx::query!("select pg_advisory_xact_lock($1)", user_id)
         .execute(conn)
@@ -140,6 +145,7 @@ pub async fn lock_user_checkouts(conn: &mut PgConnection, user_id: i64) -> sqlx:
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn order_for_key(
     conn: &mut PgConnection,
     user_id: i64,
@@ -154,6 +160,7 @@ pub async fn order_for_key(
     .await
 }
 
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn lock_cart(
     conn: &mut PgConnection,
     user_id: i64,
@@ -170,6 +177,7 @@ pub async fn lock_cart(
 
 /// The cart's lines with their SKU rows locked in id order (no deadlocks
 /// between checkouts sharing SKUs).
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn lock_checkout_lines(
     conn: &mut PgConnection,
     cart_id: i64,
@@ -194,6 +202,7 @@ pub async fn lock_checkout_lines(
     .await
 }
 
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn pending_count(conn: &mut PgConnection, user_id: i64) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
         r#"select count(*) as "count!" from orders where user_id = $1 and status = 'pending'"#,
@@ -204,6 +213,7 @@ pub async fn pending_count(conn: &mut PgConnection, user_id: i64) -> sqlx::Resul
 }
 
 /// Takes stock for each (sku, quantity); the rows are already locked.
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn take_stock(
     conn: &mut PgConnection,
     skus: &[i64],
@@ -222,6 +232,7 @@ pub async fn take_stock(
 }
 
 /// Returns an order's stock to its SKUs.
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn return_stock(conn: &mut PgConnection, order_id: i64) -> sqlx::Result<()> {
     sqlx::query!(
         "update skus set stock = skus.stock + l.quantity, updated_at = now()
@@ -234,6 +245,7 @@ pub async fn return_stock(conn: &mut PgConnection, order_id: i64) -> sqlx::Resul
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn insert(conn: &mut PgConnection, order: &NewOrder<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
         r#"insert into orders (order_number, user_id, market, currency, subtotal_minor, total_minor,
@@ -254,6 +266,7 @@ pub async fn insert(conn: &mut PgConnection, order: &NewOrder<'_>) -> sqlx::Resu
     .await
 }
 
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn insert_lines(
     conn: &mut PgConnection,
     order_id: i64,
@@ -281,6 +294,7 @@ pub async fn insert_lines(
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn record_status(
     conn: &mut PgConnection,
     order_id: i64,
@@ -296,6 +310,7 @@ pub async fn record_status(
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn bind_key(
     conn: &mut PgConnection,
     user_id: i64,
@@ -313,6 +328,7 @@ pub async fn bind_key(
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn empty_cart(conn: &mut PgConnection, cart_id: i64) -> sqlx::Result<()> {
     sqlx::query!("delete from cart_items where cart_id = $1", cart_id)
         .execute(&mut *conn)
@@ -324,6 +340,7 @@ pub async fn empty_cart(conn: &mut PgConnection, cart_id: i64) -> sqlx::Result<(
 }
 
 /// Locks an order row for a status change: its owner and status.
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn lock(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<(i64, String)>> {
     let row = sqlx::query!(
         "select user_id, status from orders where id = $1 for update",
@@ -334,6 +351,7 @@ pub async fn lock(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<(i64,
     Ok(row.map(|r| (r.user_id, r.status)))
 }
 
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn set_status(conn: &mut PgConnection, id: i64, status: &str) -> sqlx::Result<()> {
     sqlx::query!(
         "update orders set status = $2, updated_at = now() where id = $1",
@@ -347,6 +365,7 @@ pub async fn set_status(conn: &mut PgConnection, id: i64, status: &str) -> sqlx:
 
 /// Pending orders past their deadline, locked; rows another replica holds
 /// are skipped, so replicas share the work.
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn lock_overdue(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<i64>> {
     sqlx::query_scalar!(
         "select id from orders where status = 'pending' and confirm_by < now()

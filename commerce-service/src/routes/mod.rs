@@ -32,7 +32,7 @@ pub fn app(state: AppState) -> Router {
         .split_for_parts();
     let router = public
         .merge(system::router(std::sync::Arc::new(openapi)))
-        .merge(common::http::health_and_metrics_routes())
+        .merge(common::http::health_route())
         .with_state(state.clone());
     common::http::finish_router(router, state.settings.request_timeout)
 }

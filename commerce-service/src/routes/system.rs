@@ -16,13 +16,16 @@ use crate::state::AppState;
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn router(openapi: Arc<OpenApi>) -> Router<AppState> {
-    Router::new().route("/readyz", get(readyz)).route(
-        "/openapi.json",
-        get(move || {
-            let openapi = openapi.clone();
-            async move { axum::Json(openapi.as_ref().clone()) }
-        }),
-    )
+    Router::new()
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route(
+            "/openapi.json",
+            get(move || {
+                let openapi = openapi.clone();
+                async move { axum::Json(openapi.as_ref().clone()) }
+            }),
+        )
 }
 
 /// Ready when the database answers. auth-service's reachability is
@@ -59,4 +62,15 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         );
     }
     response
+}
+
+/// Prometheus text, with the pool gauges read at scrape time.
+async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    let pool = &state.db;
+    common::telemetry::record_pool_gauges(
+        pool.size(),
+        pool.num_idle(),
+        pool.options().get_max_connections(),
+    );
+    common::http::render_metrics()
 }
