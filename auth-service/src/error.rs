@@ -4,6 +4,7 @@
 
 use axum::response::{IntoResponse, Response};
 use common::Problem;
+pub use common::db::is_unavailable;
 
 use crate::password::PasswordError;
 use crate::sms::SmsError;
@@ -24,22 +25,6 @@ pub enum ApiError {
     Sms(#[from] SmsError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
-}
-
-/// Whether a database error means "unreachable or overloaded" (503) rather
-/// than a bug (500).
-pub fn is_unavailable(error: &sqlx::Error) -> bool {
-    matches!(
-        error,
-        sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-    ) || error
-        .as_database_error()
-        .and_then(|db| db.code())
-        // 57P01..03: admin shutdown, crash shutdown, cannot connect now; 53300: too many connections.
-        .is_some_and(|code| matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300"))
 }
 
 impl IntoResponse for ApiError {

@@ -2,7 +2,6 @@
 
 use std::io::Read as _;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use auth_service::config::Settings;
@@ -65,23 +64,8 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Migrations at start wait a little for a database that is still starting.
 async fn migrate(state: &AppState) -> anyhow::Result<()> {
-    let mut attempt = 0;
-    loop {
-        match MIGRATOR.run(&state.db).await {
-            Ok(()) => {
-                tracing::info!("database migrations applied");
-                return Ok(());
-            }
-            Err(error) if attempt < 15 => {
-                attempt += 1;
-                tracing::warn!(%error, attempt, "database not ready for migrations; retrying");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-            Err(error) => return Err(error).context("running database migrations"),
-        }
-    }
+    common::db::migrate(&MIGRATOR, &state.db).await
 }
 
 async fn serve(state: AppState) -> anyhow::Result<()> {

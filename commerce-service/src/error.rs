@@ -4,6 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use common::Problem;
+pub use common::db::is_unavailable;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -14,22 +15,6 @@ pub enum ApiError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
-}
-
-/// Whether a database error means "unreachable or overloaded" (503) rather
-/// than a bug (500).
-pub fn is_unavailable(error: &sqlx::Error) -> bool {
-    matches!(
-        error,
-        sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-    ) || error
-        .as_database_error()
-        .and_then(|db| db.code())
-        // Shutdown, cannot connect now, too many connections.
-        .is_some_and(|code| matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300"))
 }
 
 /// Whether a database error is the lock timeout of a contended checkout.

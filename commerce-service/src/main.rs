@@ -1,7 +1,5 @@
 //! The commerce-service binary: serve (default), `migrate` or `seed`.
 
-use std::time::Duration;
-
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use commerce_service::config::Settings;
@@ -45,23 +43,8 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Migrations at start wait a little for a database that is still starting.
 async fn migrate(state: &AppState) -> anyhow::Result<()> {
-    let mut attempt = 0;
-    loop {
-        match MIGRATOR.run(&state.db).await {
-            Ok(()) => {
-                tracing::info!("database migrations applied");
-                return Ok(());
-            }
-            Err(error) if attempt < 15 => {
-                attempt += 1;
-                tracing::warn!(%error, attempt, "database not ready for migrations; retrying");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-            Err(error) => return Err(error).context("running database migrations"),
-        }
-    }
+    common::db::migrate(&MIGRATOR, &state.db).await
 }
 
 async fn serve(state: AppState) -> anyhow::Result<()> {

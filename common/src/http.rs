@@ -21,6 +21,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Wraps a service's routes with the layers every service needs.
 pub fn finish_router(router: Router, request_timeout: Duration) -> Router {
+    // The recorder must exist before the first request is counted.
+    telemetry::metrics_handle();
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -4,6 +4,7 @@
 
 pub mod claims;
 pub mod config;
+pub mod db;
 pub mod extract;
 pub mod http;
 pub mod keys;

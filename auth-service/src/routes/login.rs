@@ -219,9 +219,6 @@ async fn login(
     let Some(email) = normalize_email(&body.email) else {
         return Err(Problem::invalid_field("email", "must be an email address").into());
     };
-    if body.password.len() > MAX_PASSWORD_BYTES {
-        return Err(Problem::invalid_field("password", "must be at most 1024 bytes").into());
-    }
     let device_name = validate_device_name(body.device_name)?;
     let limits = &state.settings.password;
     if let Err(wait) = state
@@ -244,6 +241,10 @@ pub async fn verify_password_login(
     email: &str,
     password: &str,
 ) -> Result<users::UserRow, ApiError> {
+    // Refused before any hashing: a megabyte password must not cost a hash.
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(Problem::invalid_field("password", "must be at most 1024 bytes").into());
+    }
     let limits = &state.settings.password;
     let (failures, window_left) = state.store.peek("login-fail", email).await?;
     if failures >= u64::from(limits.failures_per_account) {
