@@ -75,6 +75,8 @@ pub struct Settings {
     pub redis_key_prefix: String,
     pub redis_timeout: Duration,
     pub request_timeout: Duration,
+    /// How long readiness reports "stopping" before the server drains.
+    pub shutdown_grace: Duration,
     pub jwt_algorithm: JwtAlgorithm,
     pub signing_keys: Vec<(String, KeyBytes)>,
     pub jwt_issuer: String,
@@ -130,6 +132,7 @@ impl Settings {
             redis_key_prefix: env.string("REDIS_KEY_PREFIX", "auth"),
             redis_timeout: Duration::from_millis(env.parse("REDIS_TIMEOUT_MS", 2000)?),
             request_timeout: Duration::from_millis(env.parse("REQUEST_TIMEOUT_MS", 15_000)?),
+            shutdown_grace: Duration::from_millis(env.parse("SHUTDOWN_GRACE_MS", 0)?),
             jwt_algorithm,
             signing_keys,
             jwt_issuer: env.string("JWT_ISSUER", "auth-service"),

@@ -75,12 +75,13 @@ async fn serve(state: AppState) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("LISTEN_ADDR: cannot listen on {addr}"))?;
     tracing::info!(%addr, "auth-service listening");
+    let (lifecycle, grace) = (state.lifecycle.clone(), state.settings.shutdown_grace);
     let app = auth_service::app(state);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(common::http::shutdown_signal())
+    .with_graceful_shutdown(lifecycle.stopped(grace))
     .await
     .context("serving HTTP")
 }

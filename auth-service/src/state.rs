@@ -20,6 +20,7 @@ use crate::store::RedisStore;
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub settings: Arc<Settings>,
+    pub lifecycle: common::http::Lifecycle,
     pub db: PgPool,
     pub store: RedisStore,
     pub issuer: TokenIssuer,
@@ -58,6 +59,7 @@ impl AppState {
         let sms = sms::from_settings(&settings.sms, store.clone())?;
         let keys = ServerKeys::derive(&settings.auth_secret_key);
         Ok(Self {
+            lifecycle: common::http::Lifecycle::default(),
             settings: Arc::new(settings),
             db,
             store,

@@ -18,6 +18,8 @@ pub struct Settings {
     pub database_max_connections: u32,
     pub database_acquire_timeout: Duration,
     pub request_timeout: Duration,
+    /// How long readiness reports "stopping" before the server drains.
+    pub shutdown_grace: Duration,
     pub jwt_algorithm: JwtAlgorithm,
     pub verify_keys: Vec<(String, KeyBytes)>,
     pub jwt_issuer: String,
@@ -61,6 +63,7 @@ impl Settings {
                 env.parse("DATABASE_ACQUIRE_TIMEOUT_MS", 3000)?,
             ),
             request_timeout: Duration::from_millis(env.parse("REQUEST_TIMEOUT_MS", 15_000)?),
+            shutdown_grace: Duration::from_millis(env.parse("SHUTDOWN_GRACE_MS", 0)?),
             jwt_algorithm,
             verify_keys,
             jwt_issuer: env.string("JWT_ISSUER", "auth-service"),

@@ -58,8 +58,9 @@ async fn serve(state: AppState) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("LISTEN_ADDR: cannot listen on {addr}"))?;
     tracing::info!(%addr, "commerce-service listening");
+    let (lifecycle, grace) = (state.lifecycle.clone(), state.settings.shutdown_grace);
     axum::serve(listener, commerce_service::app(state))
-        .with_graceful_shutdown(common::http::shutdown_signal())
+        .with_graceful_shutdown(lifecycle.stopped(grace))
         .await
         .context("serving HTTP")
 }

@@ -17,6 +17,7 @@ use crate::markets::Markets;
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub settings: Arc<Settings>,
+    pub lifecycle: common::http::Lifecycle,
     pub db: PgPool,
     pub verifier: Verifier,
     pub auth: AuthClient,
@@ -52,6 +53,7 @@ impl AppState {
             settings.status_cache_ttl,
         )?;
         Ok(Self {
+            lifecycle: common::http::Lifecycle::default(),
             markets: Markets::new(db.clone()),
             settings: Arc::new(settings),
             db,

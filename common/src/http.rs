@@ -104,7 +104,29 @@ pub fn render_metrics() -> Response {
         .into_response()
 }
 
-/// Completes on Ctrl-C or SIGTERM, so the server can drain in-flight requests.
+/// Whether the process is stopping: readiness answers 503 from then on, so
+/// load balancers stop sending new requests before the server drains.
+#[derive(Debug, Clone, Default)]
+pub struct Lifecycle {
+    stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Lifecycle {
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Completes on Ctrl-C or SIGTERM after flipping readiness and waiting
+    /// `grace` for load balancers to notice; the server then drains.
+    pub async fn stopped(self, grace: Duration) {
+        shutdown_signal().await;
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        tokio::time::sleep(grace).await;
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -1,6 +1,7 @@
 //! The development tooling shared by `cargo xtask` and the end-to-end
 //! tests: starting the whole system locally and checking what it needs.
 
+pub mod bench;
 pub mod database;
 pub mod gateway;
 pub mod stack;

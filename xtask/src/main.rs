@@ -44,6 +44,21 @@ enum Task {
     },
     /// Regenerate the `.sqlx/` offline query data of every service.
     Prepare,
+    /// Measure the hot paths under load; writes bench/REPORT.md and bench/results.json.
+    Bench {
+        /// Seconds per scenario.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Runs per scenario (the report gives medians).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Smoke mode: one second per scenario, one run, less data.
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,6 +66,17 @@ fn main() -> anyhow::Result<()> {
         Task::Up { release } => up(release),
         Task::Test { cargo_args } => test(&cargo_args),
         Task::Prepare => prepare(false),
+        Task::Bench {
+            seconds,
+            connections,
+            runs,
+            quick,
+        } => xtask::bench::run(xtask::bench::BenchOptions {
+            seconds: if quick { 1.0 } else { seconds },
+            connections,
+            runs: if quick { 1 } else { runs.max(1) },
+            quick,
+        }),
     }
 }
 

@@ -280,6 +280,39 @@ impl Stack {
         }
     }
 
+    /// Starts one more commerce-service on `port` (same database), with
+    /// `extra` variables on top (e.g. the status cache turned off).
+    pub fn spawn_commerce_variant(
+        &mut self,
+        name: &'static str,
+        port: u16,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<()> {
+        let child = Command::new(self.binary("commerce-service"))
+            .envs(self.config.service_env())
+            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env(
+                "DATABASE_URL",
+                self.config.database_url(&self.config.commerce_database),
+            )
+            .envs(extra.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(self.log_file(name)?)
+            .stderr(self.log_file(name)?)
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        self.children.push((name, child));
+        self.wait_healthy(name, &format!("http://127.0.0.1:{port}/readyz"))
+    }
+
+    /// The process id of a started process (`auth-service`, `commerce-service`, `gateway`, ...).
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.children
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, child)| child.id())
+    }
+
     /// The name of a process that exited on its own, if any.
     pub fn exited(&mut self) -> Option<&'static str> {
         self.children

@@ -38,7 +38,8 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     };
     let redis = async { state.store.ping().await.is_ok() };
     let (database, redis) = tokio::join!(database, redis);
-    let status = if database && redis {
+    let stopping = state.lifecycle.is_stopping();
+    let status = if database && redis && !stopping {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -47,7 +48,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let mut response = (
         status,
         axum::Json(json!({
-            "status": if status == StatusCode::OK { "ready" } else { "not_ready" },
+            "status": if stopping { "stopping" } else if status == StatusCode::OK { "ready" } else { "not_ready" },
             "checks": {"database": word(database), "redis": word(redis)},
         })),
     )

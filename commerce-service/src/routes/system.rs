@@ -45,17 +45,19 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let (database, auth) = tokio::join!(database, auth);
     metrics::gauge!("auth_service_reachable").set(if auth { 1.0 } else { 0.0 });
     let word = |ok: bool| if ok { "up" } else { "down" };
-    let status = if database {
+    let stopping = state.lifecycle.is_stopping();
+    let ready = database && !stopping;
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let body = json!({
-        "status": if database { "ready" } else { "not_ready" },
+        "status": if stopping { "stopping" } else if ready { "ready" } else { "not_ready" },
         "checks": {"database": word(database), "auth_service": word(auth)},
     });
     let mut response = (status, axum::Json(body)).into_response();
-    if !database {
+    if !ready {
         response.headers_mut().insert(
             axum::http::header::RETRY_AFTER,
             axum::http::HeaderValue::from_static("5"),

@@ -1,0 +1,900 @@
+//! `cargo xtask bench`: the hot paths under load, on loopback, bounded in
+//! time, written to `bench/REPORT.md` and `bench/results.json`.
+//!
+//! The stack is the run command's (release binaries, gateway, seeded
+//! catalog) on ports and databases of its own; limits such as code
+//! cooldowns and per-IP caps are raised through configuration. The load
+//! generator is an async Rust client in this process (64 connections by
+//! default); each service's CPU time is read from `/proc`, so the
+//! generator's share does not count.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use futures::future::join_all;
+use hdrhistogram::Histogram;
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+use crate::stack::{Stack, StackConfig, free_port};
+
+/// What `cargo xtask bench` was asked for.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub seconds: f64,
+    pub connections: usize,
+    pub runs: usize,
+    pub quick: bool,
+}
+
+/// One measured run of one scenario.
+#[derive(Debug, Clone, Default)]
+struct Measure {
+    requests: u64,
+    non_2xx: u64,
+    elapsed: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    cpu_us_per_request: BTreeMap<&'static str, f64>,
+    peak_rss_mib: BTreeMap<&'static str, f64>,
+    token_status_calls: Option<u64>,
+}
+
+impl Measure {
+    fn rps(&self) -> f64 {
+        if self.elapsed > 0.0 {
+            self.requests as f64 / self.elapsed
+        } else {
+            0.0
+        }
+    }
+}
+
+type Op = Arc<
+    dyn Fn(usize, u64) -> futures::future::BoxFuture<'static, Result<u16, String>> + Send + Sync,
+>;
+
+/// Runs `op` from `connections` concurrent workers for `seconds`; each call
+/// is one request (or one unit, for multi-request scenarios).
+async fn drive(connections: usize, seconds: f64, op: Op) -> (u64, u64, f64, Histogram<u64>) {
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let workers = (0..connections).map(|worker| {
+        let op = op.clone();
+        tokio::spawn(async move {
+            let mut histogram =
+                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
+            let (mut count, mut bad) = (0u64, 0u64);
+            let mut iteration = 0u64;
+            while Instant::now() < deadline {
+                let begun = Instant::now();
+                match op(worker, iteration).await {
+                    Ok(status) if (200..300).contains(&status) => {}
+                    Ok(_) => bad += 1,
+                    Err(error) if error == "exhausted" => break,
+                    Err(_) => bad += 1,
+                }
+                let _ = histogram.record(begun.elapsed().as_micros() as u64);
+                count += 1;
+                iteration += 1;
+            }
+            (count, bad, histogram)
+        })
+    });
+    let mut total = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
+    let (mut count, mut bad) = (0, 0);
+    for (c, b, h) in join_all(workers).await.into_iter().flatten() {
+        count += c;
+        bad += b;
+        let _ = total.add(&h);
+    }
+    (count, bad, started.elapsed().as_secs_f64(), total)
+}
+
+/// User + system CPU seconds of a process so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 11 and 12 here.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident memory (VmHWM) in MiB, then reset so the next scenario has its own peak.
+fn take_peak_rss(pid: u32) -> f64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = status
+        .lines()
+        .find(|line| line.starts_with("VmHWM:"))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    let _ = fs::write(format!("/proc/{pid}/clear_refs"), "5");
+    kib / 1024.0
+}
+
+/// A counter's total over all its label sets in Prometheus text.
+fn counter_total(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|line| line.starts_with(name) && !line.starts_with('#'))
+        .filter(|line| line[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+struct Bench {
+    stack: Stack,
+    client: Client,
+    options: BenchOptions,
+    commerce: String,
+    nocache: String,
+    auth: String,
+    gateway: String,
+    customers: Vec<Customer>,
+    skus: Vec<i64>,
+    next_phone: Arc<AtomicUsize>,
+}
+
+#[derive(Debug, Clone)]
+struct Customer {
+    access: String,
+    refresh: String,
+}
+
+async fn status_of(request: reqwest::RequestBuilder) -> Result<u16, String> {
+    request
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .map_err(|e| e.without_url().to_string())
+}
+
+impl Bench {
+    fn phone(n: usize) -> String {
+        // Valid Chicago numbers, distinct per index.
+        format!("+1312{:07}", 2_000_000 + n)
+    }
+
+    async fn login(
+        client: &Client,
+        auth: &str,
+        phone: &str,
+        market: &str,
+    ) -> anyhow::Result<Value> {
+        let sent = client
+            .post(format!("{auth}/api/v1/auth/send-code"))
+            .json(&json!({"phone": phone}))
+            .send()
+            .await?;
+        ensure!(
+            sent.status() == StatusCode::ACCEPTED,
+            "send-code answered {}",
+            sent.status()
+        );
+        let outbox: Value = client
+            .get(format!("{auth}/internal/v1/dev/sms-outbox"))
+            .query(&[("phone", phone)])
+            .bearer_auth("dev-internal-token")
+            .send()
+            .await?
+            .json()
+            .await?;
+        let code = outbox["items"][0]["code"]
+            .as_str()
+            .context("a code")?
+            .to_owned();
+        let response = client
+            .post(format!("{auth}/api/v1/auth/verify-code"))
+            .header("x-market", market)
+            .json(&json!({"phone": phone, "verification_code": code}))
+            .send()
+            .await?;
+        ensure!(
+            response.status() == StatusCode::OK,
+            "verify-code answered {}",
+            response.status()
+        );
+        Ok(response.json().await?)
+    }
+
+    /// Logs in `count` customers of `market`, 32 at a time.
+    async fn customers(
+        &self,
+        first: usize,
+        count: usize,
+        market: &str,
+    ) -> anyhow::Result<Vec<Customer>> {
+        let mut out = Vec::with_capacity(count);
+        for chunk in (first..first + count).collect::<Vec<_>>().chunks(32) {
+            let phones: Vec<String> = chunk.iter().map(|n| Self::phone(*n)).collect();
+            let logins = phones
+                .iter()
+                .map(|phone| Self::login(&self.client, &self.auth, phone, market));
+            for pair in join_all(logins).await {
+                let pair = pair?;
+                out.push(Customer {
+                    access: pair["access_token"].as_str().context("access")?.to_owned(),
+                    refresh: pair["refresh_token"]
+                        .as_str()
+                        .context("refresh")?
+                        .to_owned(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn metrics(&self, base: &str) -> String {
+        match self.client.get(format!("{base}/metrics")).send().await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Runs one scenario once, with CPU, memory and token-status accounting.
+    async fn measure(&self, op: Op, count_status_calls: bool) -> Measure {
+        let pids: Vec<(&'static str, u32)> = [
+            "auth-service",
+            "commerce-service",
+            "commerce-nocache",
+            "gateway",
+        ]
+        .into_iter()
+        .filter_map(|name| self.stack.pid(name).map(|pid| (name, pid)))
+        .collect();
+        for (_, pid) in &pids {
+            take_peak_rss(*pid);
+        }
+        let calls_before = counter_total(
+            &self.metrics(&self.auth).await,
+            "token_status_requests_total",
+        );
+        let cpu_before: Vec<f64> = pids.iter().map(|(_, pid)| cpu_seconds(*pid)).collect();
+        let (requests, non_2xx, elapsed, histogram) =
+            drive(self.options.connections, self.options.seconds, op).await;
+        let mut measure = Measure {
+            requests,
+            non_2xx,
+            elapsed,
+            p50_ms: histogram.value_at_quantile(0.5) as f64 / 1000.0,
+            p99_ms: histogram.value_at_quantile(0.99) as f64 / 1000.0,
+            ..Measure::default()
+        };
+        for ((name, pid), before) in pids.iter().zip(cpu_before) {
+            let used = cpu_seconds(*pid) - before;
+            if requests > 0 {
+                measure
+                    .cpu_us_per_request
+                    .insert(name, used * 1e6 / requests as f64);
+            }
+            measure.peak_rss_mib.insert(name, take_peak_rss(*pid));
+        }
+        if count_status_calls {
+            let after = counter_total(
+                &self.metrics(&self.auth).await,
+                "token_status_requests_total",
+            );
+            measure.token_status_calls = Some(after.saturating_sub(calls_before));
+        }
+        measure
+    }
+
+    fn cart_op(&self, base: &str) -> Op {
+        let client = self.client.clone();
+        let url = format!("{base}/api/v1/cart");
+        let tokens: Arc<Vec<String>> =
+            Arc::new(self.customers.iter().map(|c| c.access.clone()).collect());
+        Arc::new(move |worker, iteration| {
+            let token = &tokens[(worker * 7919 + iteration as usize) % tokens.len()];
+            Box::pin(status_of(client.get(&url).bearer_auth(token)))
+        })
+    }
+}
+
+/// The scenarios' names, in report order.
+const SCENARIOS: [&str; 9] = [
+    "1. GET /healthz (commerce)",
+    "2. GET /api/v1/products?page=1",
+    "3. GET /api/v1/cart, warm status cache",
+    "4. GET /api/v1/cart, status cache off",
+    "5. POST /api/v1/cart/items",
+    "6. POST /api/v1/auth/refresh",
+    "7. phone login (send-code + verify-code)",
+    "8. POST /api/v1/orders (checkout)",
+    "9. GET /api/v1/cart through the gateway",
+];
+
+pub fn run(options: BenchOptions) -> anyhow::Result<()> {
+    let root = crate::workspace_root();
+    let status =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(&root)
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "auth-service",
+                "-p",
+                "commerce-service",
+            ])
+            .status()?;
+    ensure!(status.success(), "release build failed");
+    let config = StackConfig {
+        gateway_port: free_port()?,
+        auth_port: free_port()?,
+        commerce_port: free_port()?,
+        postgres_url: crate::postgres_server_url(),
+        auth_database: "bench_auth".into(),
+        commerce_database: "bench_commerce".into(),
+        redis_url: crate::redis_url(),
+        redis_key_prefix: "bench".into(),
+        bin_dir: root.join("target/release"),
+        work_dir: root.join("target/bench"),
+        admin_email: "admin@example.com".into(),
+        admin_password: "admin-dev-password".into(),
+        extra_env: [
+            ("RUST_LOG", "warn"),
+            ("OTP_RESEND_SECONDS", "0"),
+            ("OTP_PER_NUMBER_HOUR", "1000000"),
+            ("OTP_PER_IP_HOUR", "100000000"),
+            ("OTP_VERIFY_PER_IP_HOUR", "100000000"),
+            ("LOGIN_PER_IP_HOUR", "100000000"),
+            ("MAX_PENDING_ORDERS", "1000000"),
+            ("DATABASE_MAX_CONNECTIONS", "32"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect(),
+    };
+    for database in [&config.auth_database, &config.commerce_database] {
+        crate::database::drop_database(&format!("{}/{database}", config.postgres_url))?;
+    }
+    let mut stack = Stack::start(config)?;
+    let nocache_port = free_port()?;
+    stack.spawn_commerce_variant(
+        "commerce-nocache",
+        nocache_port,
+        &[("STATUS_CACHE_TTL_MS", "0")],
+    )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let outcome = runtime.block_on(bench(stack, nocache_port, options));
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    outcome
+}
+
+async fn bench(stack: Stack, nocache_port: u16, options: BenchOptions) -> anyhow::Result<()> {
+    let config = stack.config.clone();
+    let client = Client::builder().pool_max_idle_per_host(256).build()?;
+    let mut bench = Bench {
+        commerce: config.commerce_url(),
+        nocache: format!("http://127.0.0.1:{nocache_port}"),
+        auth: config.auth_url(),
+        gateway: config.gateway_url(),
+        client,
+        options: options.clone(),
+        customers: Vec::new(),
+        skus: Vec::new(),
+        next_phone: Arc::new(AtomicUsize::new(1_000_000)),
+        stack,
+    };
+    // Ample stock, so that nothing fails for want of it.
+    let commerce_db = format!("{}/{}", config.postgres_url, config.commerce_database);
+    let pool = sqlx::PgPool::connect(&commerce_db).await?;
+    sqlx::query("update skus set stock = 10000000")
+        .execute(&pool)
+        .await?;
+    bench.skus = sqlx::query_scalar("select id from skus order by id")
+        .fetch_all(&pool)
+        .await?;
+    let users = if options.quick { 200 } else { 1000 };
+    eprintln!("bench: logging in {users} customers");
+    bench.customers = bench.customers(0, users, "us").await?;
+
+    let floors = floors(&config).await;
+    let mut results: BTreeMap<&'static str, Vec<Measure>> = BTreeMap::new();
+    for run in 0..options.runs {
+        eprintln!("bench: run {} of {}", run + 1, options.runs);
+        for (index, name) in SCENARIOS.iter().enumerate() {
+            let measure = scenario(&bench, index + 1, &pool).await?;
+            eprintln!(
+                "  {name}: {:.0}/s p50 {:.2} ms p99 {:.2} ms non-2xx {}",
+                measure.rps(),
+                measure.p50_ms,
+                measure.p99_ms,
+                measure.non_2xx
+            );
+            results.entry(name).or_default().push(measure);
+        }
+    }
+    let micro = verifier_micro_benchmark(options.quick);
+    write_report(&options, &results, &floors, &micro)?;
+    drop(bench);
+    Ok(())
+}
+
+async fn scenario(bench: &Bench, number: usize, pool: &sqlx::PgPool) -> anyhow::Result<Measure> {
+    let client = bench.client.clone();
+    Ok(match number {
+        1 => {
+            let url = format!("{}/healthz", bench.commerce);
+            bench
+                .measure(
+                    Arc::new(move |_, _| Box::pin(status_of(client.get(&url)))),
+                    false,
+                )
+                .await
+        }
+        2 => {
+            let url = format!("{}/api/v1/products?page=1", bench.commerce);
+            bench
+                .measure(
+                    Arc::new(move |_, _| Box::pin(status_of(client.get(&url)))),
+                    false,
+                )
+                .await
+        }
+        3 => {
+            // Warm the cache first: one request per customer.
+            drive(16, 2.0, bench.cart_op(&bench.commerce)).await;
+            bench.measure(bench.cart_op(&bench.commerce), true).await
+        }
+        4 => bench.measure(bench.cart_op(&bench.nocache), true).await,
+        5 => {
+            let url = format!("{}/api/v1/cart/items", bench.commerce);
+            let tokens: Arc<Vec<String>> =
+                Arc::new(bench.customers.iter().map(|c| c.access.clone()).collect());
+            let skus = Arc::new(bench.skus.clone());
+            bench
+                .measure(
+                    Arc::new(move |worker, iteration| {
+                        let n = worker * 7919 + iteration as usize;
+                        let token = tokens[n % tokens.len()].clone();
+                        let sku = skus[(n / tokens.len()) % skus.len()];
+                        Box::pin(status_of(
+                            client
+                                .post(&url)
+                                .bearer_auth(token)
+                                .json(&json!({"sku_id": sku, "quantity": 1})),
+                        ))
+                    }),
+                    false,
+                )
+                .await
+        }
+        6 => {
+            // Each worker owns its sessions and keeps each rotated token.
+            let url = format!("{}/api/v1/auth/refresh", bench.auth);
+            let connections = bench.options.connections;
+            let owned: Vec<Arc<tokio::sync::Mutex<Vec<String>>>> = (0..connections)
+                .map(|w| {
+                    let mine = bench
+                        .customers
+                        .iter()
+                        .skip(w)
+                        .step_by(connections)
+                        .map(|c| c.refresh.clone())
+                        .collect();
+                    Arc::new(tokio::sync::Mutex::new(mine))
+                })
+                .collect();
+            let owned = Arc::new(owned);
+            let measure = bench
+                .measure(
+                    Arc::new(move |worker, iteration| {
+                        let client = client.clone();
+                        let url = url.clone();
+                        let tokens = owned[worker].clone();
+                        Box::pin(async move {
+                            let mut tokens = tokens.lock().await;
+                            if tokens.is_empty() {
+                                return Err("exhausted".to_owned());
+                            }
+                            let slot = iteration as usize % tokens.len();
+                            let response = client
+                                .post(&url)
+                                .json(&json!({"refresh_token": tokens[slot]}))
+                                .send()
+                                .await
+                                .map_err(|e| e.to_string())?;
+                            let status = response.status().as_u16();
+                            let body: Value = response.json().await.unwrap_or(Value::Null);
+                            if let Some(next) = body["refresh_token"].as_str() {
+                                tokens[slot] = next.to_owned();
+                            }
+                            Ok(status)
+                        })
+                    }),
+                    false,
+                )
+                .await;
+            measure
+        }
+        7 => {
+            let auth = bench.auth.clone();
+            let phones = bench.next_phone.clone();
+            bench
+                .measure(
+                    Arc::new(move |_, _| {
+                        let client = client.clone();
+                        let auth = auth.clone();
+                        let phone = Bench::phone(phones.fetch_add(1, Ordering::Relaxed));
+                        Box::pin(async move {
+                            Bench::login(&client, &auth, &phone, "us")
+                                .await
+                                .map(|_| 200)
+                                .map_err(|e| e.to_string())
+                        })
+                    }),
+                    false,
+                )
+                .await
+        }
+        8 => checkout_scenario(bench, pool).await?,
+        9 => bench.measure(bench.cart_op(&bench.gateway), false).await,
+        _ => bail!("no scenario {number}"),
+    })
+}
+
+/// Checkout: carts of fresh customers are filled beforehand; each is checked
+/// out once with a fresh key. Afterwards stock and orders must add up.
+async fn checkout_scenario(bench: &Bench, pool: &sqlx::PgPool) -> anyhow::Result<Measure> {
+    let carts = if bench.options.quick { 300 } else { 3000 };
+    let first = bench.next_phone.fetch_add(carts, Ordering::Relaxed);
+    let buyers = bench.customers(first, carts, "us").await?;
+    let sku = bench.skus[0];
+    let add_url = format!("{}/api/v1/cart/items", bench.commerce);
+    for chunk in buyers.chunks(64) {
+        join_all(chunk.iter().map(|b| {
+            bench
+                .client
+                .post(&add_url)
+                .bearer_auth(&b.access)
+                .json(&json!({"sku_id": sku, "quantity": 2}))
+                .send()
+        }))
+        .await;
+    }
+    let stock_before: i64 = sqlx::query_scalar("select stock::bigint from skus where id = $1")
+        .bind(sku)
+        .fetch_one(pool)
+        .await?;
+    let orders_before: i64 = sqlx::query_scalar("select count(*) from orders")
+        .fetch_one(pool)
+        .await?;
+    let queue = Arc::new(std::sync::Mutex::new(
+        buyers.into_iter().map(|b| b.access).collect::<Vec<_>>(),
+    ));
+    let url = format!("{}/api/v1/orders", bench.commerce);
+    let client = bench.client.clone();
+    let created = Arc::new(AtomicUsize::new(0));
+    let counted = created.clone();
+    let measure = bench
+        .measure(
+            Arc::new(move |worker, iteration| {
+                let token = queue.lock().ok().and_then(|mut q| q.pop());
+                let client = client.clone();
+                let url = url.clone();
+                let created = counted.clone();
+                Box::pin(async move {
+                    let token = token.ok_or_else(|| "exhausted".to_owned())?;
+                    let status = status_of(
+                        client
+                            .post(&url)
+                            .bearer_auth(token)
+                            .header("idempotency-key", format!("bench-{worker}-{iteration}")),
+                    )
+                    .await?;
+                    if status == 201 {
+                        created.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(status)
+                })
+            }),
+            false,
+        )
+        .await;
+    let stock_after: i64 = sqlx::query_scalar("select stock::bigint from skus where id = $1")
+        .bind(sku)
+        .fetch_one(pool)
+        .await?;
+    let orders_after: i64 = sqlx::query_scalar("select count(*) from orders")
+        .fetch_one(pool)
+        .await?;
+    let made = created.load(Ordering::Relaxed) as i64;
+    ensure!(
+        orders_after - orders_before == made,
+        "orders: {} made, {} answered 201",
+        orders_after - orders_before,
+        made
+    );
+    ensure!(
+        stock_before - stock_after == 2 * made,
+        "stock moved by {}, orders took {}",
+        stock_before - stock_after,
+        2 * made
+    );
+    Ok(measure)
+}
+
+/// PostgreSQL's and Redis's own floors on this machine, when their
+/// benchmark tools are installed.
+async fn floors(config: &StackConfig) -> BTreeMap<&'static str, f64> {
+    let mut floors = BTreeMap::new();
+    let pgbench = [
+        "pgbench",
+        "/usr/lib/postgresql/15/bin/pgbench",
+        "/usr/lib/postgresql/16/bin/pgbench",
+    ]
+    .into_iter()
+    .find(|p| {
+        std::process::Command::new(p)
+            .arg("--version")
+            .output()
+            .is_ok()
+    });
+    if let Some(pgbench) = pgbench {
+        let url = format!("{}/bench_commerce", config.postgres_url);
+        let _ = std::process::Command::new(pgbench)
+            .args(["-i", "-q", "-s", "1", &url])
+            .output();
+        if let Ok(out) = std::process::Command::new(pgbench)
+            .args(["-S", "-c", "16", "-j", "2", "-T", "5", &url])
+            .output()
+        {
+            let text = String::from_utf8_lossy(&out.stdout);
+            if let Some(tps) = text
+                .lines()
+                .find(|l| l.starts_with("tps"))
+                .and_then(|l| l.split_whitespace().nth(2))
+                .and_then(|v| v.parse::<f64>().ok())
+            {
+                floors.insert("postgresql_select_tps", tps);
+            }
+        }
+    }
+    if let Ok(out) = std::process::Command::new("redis-benchmark")
+        .args(["-q", "-t", "get", "-n", "200000", "-c", "64"])
+        .output()
+    {
+        let text = String::from_utf8_lossy(&out.stdout);
+        if let Some(rps) = text
+            .split(['\r', '\n'])
+            .filter(|l| l.starts_with("GET:"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .last()
+        {
+            floors.insert("redis_get_rps", rps);
+        }
+    }
+    floors
+}
+
+/// Scenario 10: `common`'s verifier, first sight and cached, both
+/// algorithms (criterion), as nanoseconds per verification.
+fn verifier_micro_benchmark(quick: bool) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    let mut args = vec!["bench", "-p", "common", "--bench", "verifier", "--"];
+    if quick {
+        args.extend(["--warm-up-time", "0.2", "--measurement-time", "0.5"]);
+    }
+    let Ok(output) =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(crate::workspace_root())
+            .args(&args)
+            .output()
+    else {
+        return out;
+    };
+    // Criterion prints `verifier/eddsa_cached   time:   [61.2 ns 61.5 ns 61.9 ns]`.
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if let Some(name) = line
+            .split_whitespace()
+            .next()
+            .filter(|n| n.starts_with("verifier/"))
+        {
+            current = Some(name.trim_start_matches("verifier/").to_owned());
+        }
+        if let (Some(name), Some(times)) = (&current, line.split_once("time:").map(|(_, t)| t)) {
+            let parts: Vec<&str> = times
+                .trim()
+                .trim_matches(['[', ']'])
+                .split_whitespace()
+                .collect();
+            if let (Some(value), Some(unit)) = (
+                parts.get(2).and_then(|v| v.parse::<f64>().ok()),
+                parts.get(3),
+            ) {
+                let scale = match *unit {
+                    "ps" => 0.001,
+                    "ns" => 1.0,
+                    "µs" | "us" => 1_000.0,
+                    "ms" => 1_000_000.0,
+                    _ => 1.0,
+                };
+                out.insert(name.clone(), value * scale);
+                current = None;
+            }
+        }
+    }
+    out
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn write_report(
+    options: &BenchOptions,
+    results: &BTreeMap<&'static str, Vec<Measure>>,
+    floors: &BTreeMap<&'static str, f64>,
+    micro: &BTreeMap<String, f64>,
+) -> anyhow::Result<()> {
+    let dir = crate::workspace_root().join("bench");
+    fs::create_dir_all(&dir)?;
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let date = String::from_utf8_lossy(
+        &std::process::Command::new("date")
+            .arg("-u")
+            .arg("+%Y-%m-%d %H:%M UTC")
+            .output()?
+            .stdout,
+    )
+    .trim()
+    .to_owned();
+    let rustc = String::from_utf8_lossy(
+        &std::process::Command::new("rustc")
+            .arg("--version")
+            .output()?
+            .stdout,
+    )
+    .trim()
+    .to_owned();
+    let floor_of = |name: &str| -> f64 {
+        let mut values: Vec<f64> = results
+            .get(name)
+            .map(|m| m.iter().map(Measure::rps).collect())
+            .unwrap_or_default();
+        median(&mut values)
+    };
+    let healthz = floor_of(SCENARIOS[0]);
+    let mut json_scenarios = Vec::new();
+    let mut md = format!(
+        "# Benchmark report\n\nMachine: {cores} cores, load generator on the same machine (loopback). {rustc}. {date}.\n\
+         Each scenario: {} s, {} connections, median of {} run(s){}.\n\n\
+         | scenario | req/s | × healthz | p50 ms | p99 ms | non-2xx | CPU µs/req (auth / commerce / gateway) | peak RSS MiB (auth / commerce) | token-status calls |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+        options.seconds,
+        options.connections,
+        options.runs,
+        if options.quick {
+            " (quick smoke mode: numbers are not meaningful)"
+        } else {
+            ""
+        }
+    );
+    for name in SCENARIOS {
+        let Some(measures) = results.get(name) else {
+            continue;
+        };
+        let med = |f: &dyn Fn(&Measure) -> f64| -> f64 {
+            let mut values: Vec<f64> = measures.iter().map(f).collect();
+            median(&mut values)
+        };
+        let rps = med(&|m| m.rps());
+        let cpu = |service: &'static str| {
+            med(&|m| m.cpu_us_per_request.get(service).copied().unwrap_or(0.0))
+        };
+        let rss =
+            |service: &'static str| med(&|m| m.peak_rss_mib.get(service).copied().unwrap_or(0.0));
+        let commerce_key = if name.starts_with("4.") {
+            "commerce-nocache"
+        } else {
+            "commerce-service"
+        };
+        let calls = measures.iter().filter_map(|m| m.token_status_calls).max();
+        let non_2xx: u64 = measures.iter().map(|m| m.non_2xx).sum();
+        md.push_str(&format!(
+            "| {name} | {rps:.0} | {:.2} | {:.2} | {:.2} | {non_2xx} | {:.0} / {:.0} / {:.0} | {:.1} / {:.1} | {} |\n",
+            if healthz > 0.0 { rps / healthz } else { 0.0 },
+            med(&|m| m.p50_ms),
+            med(&|m| m.p99_ms),
+            cpu("auth-service"),
+            cpu(commerce_key),
+            cpu("gateway"),
+            rss("auth-service"),
+            rss(commerce_key),
+            calls.map_or("-".to_owned(), |c| c.to_string()),
+        ));
+        json_scenarios.push(json!({
+            "scenario": name,
+            "requests_per_second": rps,
+            "p50_ms": med(&|m| m.p50_ms),
+            "p99_ms": med(&|m| m.p99_ms),
+            "non_2xx": non_2xx,
+            "cpu_us_per_request": {"auth": cpu("auth-service"), "commerce": cpu(commerce_key), "gateway": cpu("gateway")},
+            "peak_rss_mib": {"auth": rss("auth-service"), "commerce": rss(commerce_key)},
+            "token_status_calls": calls,
+            "runs": measures.iter().map(|m| json!({"rps": m.rps(), "p50_ms": m.p50_ms, "p99_ms": m.p99_ms, "non_2xx": m.non_2xx})).collect::<Vec<_>>(),
+        }));
+    }
+    md.push_str("\nFloors measured in the same run: ");
+    md.push_str(
+        &floors
+            .iter()
+            .map(|(k, v)| format!("{k} = {v:.0}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    if floors.is_empty() {
+        md.push_str(
+            "none (install `postgresql-contrib`'s pgbench and `redis-tools` to measure them)",
+        );
+    }
+    md.push_str("\n\n10. Verifier micro-benchmark (ns per verification): ");
+    md.push_str(
+        &micro
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.0}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    md.push_str("\n\n## Targets\n\n");
+    let target =
+        |name: &str, ok: bool| format!("- {} {name}\n", if ok { "met:" } else { "MISSED:" });
+    let rps = |i: usize| floor_of(SCENARIOS[i]);
+    md.push_str(&target(
+        "scenario 3 at least 10,000 req/s",
+        rps(2) >= 10_000.0,
+    ));
+    md.push_str(&target(
+        "scenario 5 at least 5,000 req/s",
+        rps(4) >= 5_000.0,
+    ));
+    md.push_str(&target(
+        "scenario 6 at least 8,000 req/s",
+        rps(5) >= 8_000.0,
+    ));
+    md.push_str(&target(
+        "scenario 7 at least 2,000 logins/s",
+        rps(6) >= 2_000.0,
+    ));
+    md.push_str(&target(
+        "scenario 8 at least 1,000 orders/s with exact stock accounting",
+        rps(7) >= 1_000.0,
+    ));
+    md.push_str(&target(
+        "the gateway costs at most 30% of scenario 3",
+        rps(8) >= 0.7 * rps(2),
+    ));
+    fs::write(dir.join("REPORT.md"), &md)?;
+    let json = json!({
+        "cores": cores, "date": date, "rustc": rustc,
+        "seconds": options.seconds, "connections": options.connections, "runs": options.runs, "quick": options.quick,
+        "floors": floors, "verifier_ns": micro, "scenarios": json_scenarios,
+    });
+    fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&json)?,
+    )?;
+    println!("{md}");
+    Ok(())
+}
