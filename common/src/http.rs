@@ -116,12 +116,17 @@ impl Lifecycle {
         self.stopping.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// From now on readiness answers 503.
+    pub fn begin_stopping(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Completes on Ctrl-C or SIGTERM after flipping readiness and waiting
     /// `grace` for load balancers to notice; the server then drains.
     pub async fn stopped(self, grace: Duration) {
         shutdown_signal().await;
-        self.stopping
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.begin_stopping();
         tokio::time::sleep(grace).await;
     }
 }

@@ -95,14 +95,35 @@ async fn drive(connections: usize, seconds: f64, op: Op) -> (u64, u64, f64, Hist
     (count, bad, started.elapsed().as_secs_f64(), total)
 }
 
-/// User + system CPU seconds of a process so far.
+/// User + system CPU seconds of a process and its direct children so far
+/// (nginx's work is done by the worker processes of its master).
 fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
+    let children: f64 = fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|child| parent_of(*child) == Some(pid))
+                .map(own_cpu_seconds)
+                .sum()
+        })
+        .unwrap_or(0.0);
+    own_cpu_seconds(pid) + children
+}
+
+fn stat_fields(pid: u32) -> Vec<String> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name, which is in parentheses.
     let rest = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
+    rest.split_whitespace().map(str::to_owned).collect()
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    stat_fields(pid).get(1)?.parse().ok()
+}
+
+fn own_cpu_seconds(pid: u32) -> f64 {
+    let fields = stat_fields(pid);
     let ticks = |i: usize| {
         fields
             .get(i)
@@ -494,7 +515,7 @@ async fn scenario(bench: &Bench, number: usize, pool: &sqlx::PgPool) -> anyhow::
                 })
                 .collect();
             let owned = Arc::new(owned);
-            let measure = bench
+            bench
                 .measure(
                     Arc::new(move |worker, iteration| {
                         let client = client.clone();
@@ -522,8 +543,7 @@ async fn scenario(bench: &Bench, number: usize, pool: &sqlx::PgPool) -> anyhow::
                     }),
                     false,
                 )
-                .await;
-            measure
+                .await
         }
         7 => {
             let auth = bench.auth.clone();
@@ -677,7 +697,7 @@ async fn floors(config: &StackConfig) -> BTreeMap<&'static str, f64> {
             .split(['\r', '\n'])
             .filter(|l| l.starts_with("GET:"))
             .filter_map(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-            .last()
+            .next_back()
         {
             floors.insert("redis_get_rps", rps);
         }

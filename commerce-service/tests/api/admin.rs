@@ -328,8 +328,15 @@ async fn health_openapi_and_metrics_are_served(pool: PgPool) {
     // On SIGTERM readiness flips first, so traffic moves away before the drain.
     stack.state.lifecycle.begin_stopping();
     let (status, ready) = read(stack.client.get(stack.url("/readyz")).send().await.unwrap()).await;
-    assert_eq!((status, ready["status"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("stopping")));
-    assert_eq!(stack.get("/api/v1/cart", &buyer.token).await.status(), StatusCode::OK, "requests are still served");
+    assert_eq!(
+        (status, ready["status"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("stopping"))
+    );
+    assert_eq!(
+        stack.get("/api/v1/cart", &buyer.token).await.status(),
+        StatusCode::OK,
+        "requests are still served"
+    );
 }
 
 #[tokio::test]
