@@ -1,5 +1,6 @@
-//! One trace across both services, in a test binary of its own because it
-//! installs the process-wide trace pipeline.
+//! One trace across both services, and metrics that move with what
+//! happens, in a test binary of its own: it installs the process-wide trace
+//! pipeline and reads process-wide counters exactly.
 
 // The shared helpers; this binary uses only some of them.
 #[path = "api/support.rs"]
@@ -10,6 +11,18 @@ use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
 use reqwest::StatusCode;
 use sqlx::PgPool;
+
+/// The value of one series in Prometheus text (0 when absent).
+fn series(metrics: &str, name_and_labels: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|line| {
+            line.starts_with(name_and_labels) && line[name_and_labels.len()..].starts_with(' ')
+        })
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0)
+}
 
 fn attribute(span: &SpanData, key: &str) -> Option<String> {
     span.attributes
@@ -28,7 +41,7 @@ async fn an_authenticated_request_is_one_trace_across_commerce_and_auth(pool: Pg
         std::io::sink,
         false,
     );
-    let stack = support::spawn(pool).await;
+    let stack = support::spawn_with(pool, &[("STATUS_CACHE_TTL_MS", "60000")]).await;
     let buyer = stack.login("+13128059851", "us").await;
     exporter.reset();
 
@@ -95,4 +108,41 @@ async fn an_authenticated_request_is_one_trace_across_commerce_and_auth(pool: Pg
             span.name
         );
     }
+
+    // Metrics move exactly with what happens: cache hits, no auth calls
+    // while warm, one created checkout.
+    let admin = stack.admin_token().await;
+    let item = stack
+        .create_item(&admin, "metered", 5, serde_json::json!({"us": 100}))
+        .await;
+    let metrics = || async {
+        stack
+            .client
+            .get(stack.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = metrics().await;
+    for _ in 0..2 {
+        stack.get("/api/v1/cart", &buyer.token).await;
+    }
+    stack.add_to_cart(&buyer, item.sku_id, 1).await;
+    assert_eq!(
+        stack.checkout(&buyer, "metered-1").await.status(),
+        StatusCode::CREATED
+    );
+    let after = metrics().await;
+    let moved = |name: &str| series(&after, name) - series(&before, name);
+    assert_eq!(moved(r#"status_cache_requests_total{result="hit"}"#), 4.0);
+    assert_eq!(moved(r#"status_cache_requests_total{result="miss"}"#), 0.0);
+    assert_eq!(moved(r#"auth_status_calls_total{outcome="ok"}"#), 0.0);
+    assert_eq!(moved(r#"checkouts_total{outcome="created"}"#), 1.0);
+    assert!(
+        after.contains("db_pool_connections"),
+        "pool gauges are exported"
+    );
 }
