@@ -241,6 +241,62 @@ async fn the_webhook_provider_posts_the_code_and_there_is_no_dev_outbox(pool: Pg
 }
 
 #[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn the_twilio_provider_posts_the_message_form_with_basic_auth(pool: PgPool) {
+    let received = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    let sink = received.clone();
+    let fake = axum::Router::new().route(
+        "/2010-04-01/Accounts/AC123/Messages.json",
+        post(move |headers: axum::http::HeaderMap, body: String| {
+            let sink = sink.clone();
+            async move {
+                let auth = headers["authorization"].to_str().unwrap().to_owned();
+                sink.lock().unwrap().push((auth, body));
+                (StatusCode::CREATED, "{}")
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, fake).await.unwrap() });
+    let settings = test_settings(&[
+        ("SMS_PROVIDER", "twilio"),
+        ("TWILIO_ACCOUNT_SID", "AC123"),
+        ("TWILIO_AUTH_TOKEN", "twilio-secret"),
+        ("TWILIO_FROM", "+15005550006"),
+        ("TWILIO_BASE_URL", &base),
+    ]);
+    let app = spawn_with(pool, settings).await;
+    assert_eq!(
+        app.send_code("+13128059851").await.status(),
+        StatusCode::ACCEPTED
+    );
+    let (auth, form) = received.lock().unwrap()[0].clone();
+    use base64::Engine as _;
+    assert_eq!(
+        auth,
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("AC123:twilio-secret")
+        )
+    );
+    assert!(form.contains("To=%2B13128059851"), "{form}");
+    assert!(form.contains("From=%2B15005550006"), "{form}");
+    let code: String = form
+        .split("Body=")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(char::is_ascii_digit)
+        .collect();
+    assert_eq!(code.len(), 6, "{form}");
+    assert_eq!(
+        app.verify_code("+13128059851", &code).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
 async fn a_failing_sms_provider_is_retried_then_503(pool: PgPool) {
     let (url, received) = sms_gateway(StatusCode::BAD_GATEWAY).await;
     let app = spawn_with(
