@@ -155,12 +155,8 @@ async fn replay(
         .map(|l| (l.sku_id, l.quantity))
         .collect();
     let mut in_cart: Vec<(i64, i32)> =
-        match carts::find(&mut *tx, request.user_id, &request.market.code).await? {
-            Some(cart) => carts::lines(&mut *tx, cart.id, &request.market.code)
-                .await?
-                .iter()
-                .map(|l| (l.sku_id, l.quantity))
-                .collect(),
+        match carts::current(&mut *tx, request.user_id, &request.market.code).await? {
+            Some((_, lines)) => lines.iter().map(|l| (l.sku_id, l.quantity)).collect(),
             None => Vec::new(),
         };
     ordered.sort_unstable();

@@ -4,8 +4,10 @@
 //! The stack is the run command's (release binaries, gateway, seeded
 //! catalog) on ports and databases of its own; limits such as code
 //! cooldowns and per-IP caps are raised through configuration. The load
-//! generator is an async Rust client in this process (64 connections by
-//! default); each service's CPU time is read from `/proc`, so the
+//! generator is `wrk` (Debian's package) with the Lua scripts of
+//! `bench/wrk/` for single-request scenarios, and an async Rust client in
+//! this process for the multi-step ones (login, checkout); 64 connections
+//! by default. Each service's CPU time is read from `/proc`, so the
 //! generator's share does not count.
 
 use std::collections::BTreeMap;
@@ -29,6 +31,8 @@ pub struct BenchOptions {
     pub connections: usize,
     pub runs: usize,
     pub quick: bool,
+    /// Scenario numbers to run; empty for all (and only then a report).
+    pub only: Vec<usize>,
 }
 
 /// One measured run of one scenario.
@@ -58,9 +62,75 @@ type Op = Arc<
     dyn Fn(usize, u64) -> futures::future::BoxFuture<'static, Result<u16, String>> + Send + Sync,
 >;
 
+/// How a scenario's load is generated.
+enum Load {
+    /// `wrk` with one of `bench/wrk/*.lua` against `url`; `args` go to the
+    /// script's `init`.
+    Wrk {
+        script: &'static str,
+        url: String,
+        args: Vec<String>,
+    },
+    /// The in-process client, for scenarios of several requests per unit.
+    Driver(Op),
+}
+
+/// What one bounded load run saw.
+struct Driven {
+    requests: u64,
+    failed: u64,
+    elapsed: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// Runs wrk for `seconds` with `connections` over two threads and reads
+/// back the JSON line `bench/wrk/report.lua` prints.
+fn drive_wrk(
+    connections: usize,
+    seconds: f64,
+    script: &str,
+    url: &str,
+    args: &[String],
+) -> anyhow::Result<Driven> {
+    let script = crate::workspace_root().join("bench/wrk").join(script);
+    let threads = connections.clamp(1, 2);
+    let output = std::process::Command::new("wrk")
+        .arg(format!("-t{threads}"))
+        .arg(format!("-c{connections}"))
+        .arg(format!("-d{}s", seconds.ceil().max(1.0)))
+        .args(["--timeout", "10s", "-s"])
+        .arg(&script)
+        .arg(url)
+        .arg("--")
+        .args(args)
+        .output()
+        .context("wrk could not be started (install it: apt-get install wrk)")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    ensure!(
+        output.status.success(),
+        "wrk failed: {}{}",
+        stdout,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = stdout
+        .lines()
+        .rfind(|line| line.starts_with('{'))
+        .with_context(|| format!("no summary in wrk's output: {stdout}"))?;
+    let summary: Value = serde_json::from_str(line)?;
+    let number = |key: &str| summary[key].as_u64().unwrap_or(0);
+    Ok(Driven {
+        requests: number("requests"),
+        failed: number("failed"),
+        elapsed: number("duration_us") as f64 / 1e6,
+        p50_ms: number("p50_us") as f64 / 1000.0,
+        p99_ms: number("p99_us") as f64 / 1000.0,
+    })
+}
+
 /// Runs `op` from `connections` concurrent workers for `seconds`; each call
 /// is one request (or one unit, for multi-request scenarios).
-async fn drive(connections: usize, seconds: f64, op: Op) -> (u64, u64, f64, Histogram<u64>) {
+async fn drive(connections: usize, seconds: f64, op: Op) -> Driven {
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
     let workers = (0..connections).map(|worker| {
@@ -92,7 +162,13 @@ async fn drive(connections: usize, seconds: f64, op: Op) -> (u64, u64, f64, Hist
         bad += b;
         let _ = total.add(&h);
     }
-    (count, bad, started.elapsed().as_secs_f64(), total)
+    Driven {
+        requests: count,
+        failed: bad,
+        elapsed: started.elapsed().as_secs_f64(),
+        p50_ms: total.value_at_quantile(0.5) as f64 / 1000.0,
+        p99_ms: total.value_at_quantile(0.99) as f64 / 1000.0,
+    }
 }
 
 /// User + system CPU seconds of a process and its direct children so far
@@ -165,13 +241,26 @@ struct Bench {
     nocache: String,
     auth: String,
     gateway: String,
-    customers: Vec<Customer>,
+    /// Customers whose carts are read (scenarios 3, 4 and 9), three lines each.
+    readers: Vec<Customer>,
+    /// Customers who add to their carts (scenario 5); emptied before each run.
+    adder_ids: Vec<i64>,
+    /// SKUs sold in the `us` market.
     skus: Vec<i64>,
     next_phone: Arc<AtomicUsize>,
+    files: TokenFiles,
+}
+
+/// Token files the wrk scripts read.
+struct TokenFiles {
+    dir: std::path::PathBuf,
+    readers: std::path::PathBuf,
+    adders: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone)]
 struct Customer {
+    user_id: i64,
     access: String,
     refresh: String,
 }
@@ -248,6 +337,7 @@ impl Bench {
             for pair in join_all(logins).await {
                 let pair = pair?;
                 out.push(Customer {
+                    user_id: pair["user"]["id"].as_i64().context("user id")?,
                     access: pair["access_token"].as_str().context("access")?.to_owned(),
                     refresh: pair["refresh_token"]
                         .as_str()
@@ -267,7 +357,7 @@ impl Bench {
     }
 
     /// Runs one scenario once, with CPU, memory and token-status accounting.
-    async fn measure(&self, op: Op, count_status_calls: bool) -> Measure {
+    async fn measure(&self, load: Load, count_status_calls: bool) -> anyhow::Result<Measure> {
         let pids: Vec<(&'static str, u32)> = [
             "auth-service",
             "commerce-service",
@@ -285,14 +375,23 @@ impl Bench {
             "token_status_requests_total",
         );
         let cpu_before: Vec<f64> = pids.iter().map(|(_, pid)| cpu_seconds(*pid)).collect();
-        let (requests, non_2xx, elapsed, histogram) =
-            drive(self.options.connections, self.options.seconds, op).await;
+        let (connections, seconds) = (self.options.connections, self.options.seconds);
+        let driven = match load {
+            Load::Driver(op) => drive(connections, seconds, op).await,
+            Load::Wrk { script, url, args } => {
+                tokio::task::spawn_blocking(move || {
+                    drive_wrk(connections, seconds, script, &url, &args)
+                })
+                .await??
+            }
+        };
+        let requests = driven.requests;
         let mut measure = Measure {
             requests,
-            non_2xx,
-            elapsed,
-            p50_ms: histogram.value_at_quantile(0.5) as f64 / 1000.0,
-            p99_ms: histogram.value_at_quantile(0.99) as f64 / 1000.0,
+            non_2xx: driven.failed,
+            elapsed: driven.elapsed,
+            p50_ms: driven.p50_ms,
+            p99_ms: driven.p99_ms,
             ..Measure::default()
         };
         for ((name, pid), before) in pids.iter().zip(cpu_before) {
@@ -311,14 +410,14 @@ impl Bench {
             );
             measure.token_status_calls = Some(after.saturating_sub(calls_before));
         }
-        measure
+        Ok(measure)
     }
 
     fn cart_op(&self, base: &str) -> Op {
         let client = self.client.clone();
         let url = format!("{base}/api/v1/cart");
         let tokens: Arc<Vec<String>> =
-            Arc::new(self.customers.iter().map(|c| c.access.clone()).collect());
+            Arc::new(self.readers.iter().map(|c| c.access.clone()).collect());
         Arc::new(move |worker, iteration| {
             let token = &tokens[(worker * 7919 + iteration as usize) % tokens.len()];
             Box::pin(status_of(client.get(&url).bearer_auth(token)))
@@ -402,6 +501,8 @@ pub fn run(options: BenchOptions) -> anyhow::Result<()> {
 async fn bench(stack: Stack, nocache_port: u16, options: BenchOptions) -> anyhow::Result<()> {
     let config = stack.config.clone();
     let client = Client::builder().pool_max_idle_per_host(256).build()?;
+    let dir = config.work_dir.join("wrk");
+    fs::create_dir_all(&dir)?;
     let mut bench = Bench {
         commerce: config.commerce_url(),
         nocache: format!("http://127.0.0.1:{nocache_port}"),
@@ -409,9 +510,15 @@ async fn bench(stack: Stack, nocache_port: u16, options: BenchOptions) -> anyhow
         gateway: config.gateway_url(),
         client,
         options: options.clone(),
-        customers: Vec::new(),
+        readers: Vec::new(),
+        adder_ids: Vec::new(),
         skus: Vec::new(),
         next_phone: Arc::new(AtomicUsize::new(1_000_000)),
+        files: TokenFiles {
+            readers: dir.join("readers.txt"),
+            adders: dir.join("adders.txt"),
+            dir,
+        },
         stack,
     };
     // Ample stock, so that nothing fails for want of it.
@@ -420,155 +527,179 @@ async fn bench(stack: Stack, nocache_port: u16, options: BenchOptions) -> anyhow
     sqlx::query("update skus set stock = 10000000")
         .execute(&pool)
         .await?;
-    bench.skus = sqlx::query_scalar("select id from skus order by id")
-        .fetch_all(&pool)
-        .await?;
+    bench.skus = sqlx::query_scalar(
+        "select s.id from skus s
+         join products p on p.id = s.product_id
+         join prices pr on pr.sku_id = s.id and pr.market = 'us'
+         where s.is_active and p.is_active order by s.id",
+    )
+    .fetch_all(&pool)
+    .await?;
+    ensure!(bench.skus.len() >= 3, "the seeded catalog has too few SKUs");
     let users = if options.quick { 200 } else { 1000 };
-    eprintln!("bench: logging in {users} customers");
-    bench.customers = bench.customers(0, users, "us").await?;
+    eprintln!("bench: logging in 2 x {users} customers");
+    bench.readers = bench.customers(0, users, "us").await?;
+    let adders = bench.customers(users, users, "us").await?;
+    bench.adder_ids = adders.iter().map(|c| c.user_id).collect();
+    write_lines(
+        &bench.files.readers,
+        bench.readers.iter().map(|c| c.access.as_str()),
+    )?;
+    write_lines(
+        &bench.files.adders,
+        adders.iter().map(|c| c.access.as_str()),
+    )?;
+    // A cart worth reading: three lines each.
+    let add_url = format!("{}/api/v1/cart/items", bench.commerce);
+    for (n, reader) in bench.readers.iter().enumerate() {
+        for line in 0..3 {
+            let sku = bench.skus[(n * 3 + line) % bench.skus.len()];
+            let added = bench
+                .client
+                .post(&add_url)
+                .bearer_auth(&reader.access)
+                .json(&json!({"sku_id": sku, "quantity": 1 + line}))
+                .send()
+                .await?;
+            ensure!(
+                added.status().is_success(),
+                "cart add answered {}",
+                added.status()
+            );
+        }
+    }
 
-    let floors = floors(&config).await;
+    let partial = !options.only.is_empty();
+    let floors = if partial {
+        BTreeMap::new()
+    } else {
+        floors(&config).await
+    };
     let mut results: BTreeMap<&'static str, Vec<Measure>> = BTreeMap::new();
     for run in 0..options.runs {
         eprintln!("bench: run {} of {}", run + 1, options.runs);
         for (index, name) in SCENARIOS.iter().enumerate() {
+            if partial && !options.only.contains(&(index + 1)) {
+                continue;
+            }
             let measure = scenario(&bench, index + 1, &pool).await?;
+            let cpu: Vec<String> = measure
+                .cpu_us_per_request
+                .iter()
+                .filter(|(_, us)| **us >= 1.0)
+                .map(|(service, us)| format!("{service} {us:.0}"))
+                .collect();
             eprintln!(
-                "  {name}: {:.0}/s p50 {:.2} ms p99 {:.2} ms non-2xx {}",
+                "  {name}: {:.0}/s p50 {:.2} ms p99 {:.2} ms non-2xx {}; CPU µs/req: {}",
                 measure.rps(),
                 measure.p50_ms,
                 measure.p99_ms,
-                measure.non_2xx
+                measure.non_2xx,
+                cpu.join(", ")
             );
             results.entry(name).or_default().push(measure);
         }
     }
-    let micro = verifier_micro_benchmark(options.quick);
-    write_report(&options, &results, &floors, &micro)?;
+    if !partial {
+        let micro = verifier_micro_benchmark(options.quick);
+        write_report(&options, &results, &floors, &micro)?;
+    }
     drop(bench);
     Ok(())
 }
 
 async fn scenario(bench: &Bench, number: usize, pool: &sqlx::PgPool) -> anyhow::Result<Measure> {
-    let client = bench.client.clone();
-    Ok(match number {
+    let wrk =
+        |script: &'static str, url: String, args: Vec<String>| Load::Wrk { script, url, args };
+    let cart = |base: &str| {
+        wrk(
+            "bearer.lua",
+            format!("{base}/api/v1/cart"),
+            vec![bench.files.readers.display().to_string()],
+        )
+    };
+    match number {
         1 => {
             let url = format!("{}/healthz", bench.commerce);
-            bench
-                .measure(
-                    Arc::new(move |_, _| Box::pin(status_of(client.get(&url)))),
-                    false,
-                )
-                .await
+            bench.measure(wrk("plain.lua", url, vec![]), false).await
         }
         2 => {
             let url = format!("{}/api/v1/products?page=1", bench.commerce);
-            bench
-                .measure(
-                    Arc::new(move |_, _| Box::pin(status_of(client.get(&url)))),
-                    false,
-                )
-                .await
+            bench.measure(wrk("plain.lua", url, vec![]), false).await
         }
         3 => {
             // Warm the cache first: one request per customer.
             drive(16, 2.0, bench.cart_op(&bench.commerce)).await;
-            bench.measure(bench.cart_op(&bench.commerce), true).await
+            bench.measure(cart(&bench.commerce), true).await
         }
-        4 => bench.measure(bench.cart_op(&bench.nocache), true).await,
+        4 => bench.measure(cart(&bench.nocache), true).await,
         5 => {
-            let url = format!("{}/api/v1/cart/items", bench.commerce);
-            let tokens: Arc<Vec<String>> =
-                Arc::new(bench.customers.iter().map(|c| c.access.clone()).collect());
-            let skus = Arc::new(bench.skus.clone());
-            bench
-                .measure(
-                    Arc::new(move |worker, iteration| {
-                        let n = worker * 7919 + iteration as usize;
-                        let token = tokens[n % tokens.len()].clone();
-                        let sku = skus[(n / tokens.len()) % skus.len()];
-                        Box::pin(status_of(
-                            client
-                                .post(&url)
-                                .bearer_auth(token)
-                                .json(&json!({"sku_id": sku, "quantity": 1})),
-                        ))
-                    }),
-                    false,
-                )
-                .await
+            // The same starting point in every run: empty carts.
+            sqlx::query(
+                "delete from cart_items where cart_id in
+                   (select id from carts where user_id = any($1))",
+            )
+            .bind(&bench.adder_ids)
+            .execute(pool)
+            .await?;
+            let skus = bench.skus.iter().map(i64::to_string).collect::<Vec<_>>();
+            let load = wrk(
+                "cart_add.lua",
+                format!("{}/api/v1/cart/items", bench.commerce),
+                vec![bench.files.adders.display().to_string(), skus.join(",")],
+            );
+            bench.measure(load, false).await
         }
         6 => {
-            // Each worker owns its sessions and keeps each rotated token.
-            let url = format!("{}/api/v1/auth/refresh", bench.auth);
-            let connections = bench.options.connections;
-            let owned: Vec<Arc<tokio::sync::Mutex<Vec<String>>>> = (0..connections)
-                .map(|w| {
-                    let mine = bench
-                        .customers
-                        .iter()
-                        .skip(w)
-                        .step_by(connections)
-                        .map(|c| c.refresh.clone())
-                        .collect();
-                    Arc::new(tokio::sync::Mutex::new(mine))
-                })
-                .collect();
-            let owned = Arc::new(owned);
-            bench
-                .measure(
-                    Arc::new(move |worker, iteration| {
-                        let client = client.clone();
-                        let url = url.clone();
-                        let tokens = owned[worker].clone();
-                        Box::pin(async move {
-                            let mut tokens = tokens.lock().await;
-                            if tokens.is_empty() {
-                                return Err("exhausted".to_owned());
-                            }
-                            let slot = iteration as usize % tokens.len();
-                            let response = client
-                                .post(&url)
-                                .json(&json!({"refresh_token": tokens[slot]}))
-                                .send()
-                                .await
-                                .map_err(|e| e.to_string())?;
-                            let status = response.status().as_u16();
-                            let body: Value = response.json().await.unwrap_or(Value::Null);
-                            if let Some(next) = body["refresh_token"].as_str() {
-                                tokens[slot] = next.to_owned();
-                            }
-                            Ok(status)
-                        })
-                    }),
-                    false,
-                )
-                .await
+            // Sessions of their own in each run: tokens rotated in flight
+            // when wrk stops must never be presented again.
+            let count = bench.readers.len();
+            let first = bench.next_phone.fetch_add(count, Ordering::Relaxed);
+            let sessions = bench.customers(first, count, "us").await?;
+            let file = bench.files.dir.join("refresh.txt");
+            write_lines(&file, sessions.iter().map(|c| c.refresh.as_str()))?;
+            let threads = bench.options.connections.clamp(1, 2);
+            let load = wrk(
+                "refresh.lua",
+                format!("{}/api/v1/auth/refresh", bench.auth),
+                vec![file.display().to_string(), threads.to_string()],
+            );
+            bench.measure(load, false).await
         }
         7 => {
+            let client = bench.client.clone();
             let auth = bench.auth.clone();
             let phones = bench.next_phone.clone();
-            bench
-                .measure(
-                    Arc::new(move |_, _| {
-                        let client = client.clone();
-                        let auth = auth.clone();
-                        let phone = Bench::phone(phones.fetch_add(1, Ordering::Relaxed));
-                        Box::pin(async move {
-                            Bench::login(&client, &auth, &phone, "us")
-                                .await
-                                .map(|_| 200)
-                                .map_err(|e| e.to_string())
-                        })
-                    }),
-                    false,
-                )
-                .await
+            let op: Op = Arc::new(move |_, _| {
+                let client = client.clone();
+                let auth = auth.clone();
+                let phone = Bench::phone(phones.fetch_add(1, Ordering::Relaxed));
+                Box::pin(async move {
+                    Bench::login(&client, &auth, &phone, "us")
+                        .await
+                        .map(|_| 200)
+                        .map_err(|e| e.to_string())
+                })
+            });
+            bench.measure(Load::Driver(op), false).await
         }
-        8 => checkout_scenario(bench, pool).await?,
-        9 => bench.measure(bench.cart_op(&bench.gateway), false).await,
+        8 => checkout_scenario(bench, pool).await,
+        9 => bench.measure(cart(&bench.gateway), false).await,
         _ => bail!("no scenario {number}"),
-    })
+    }
+}
+
+/// One token per line, for the wrk scripts.
+fn write_lines<'a>(
+    path: &std::path::Path,
+    lines: impl Iterator<Item = &'a str>,
+) -> anyhow::Result<()> {
+    let mut text = String::new();
+    for line in lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Checkout: carts of fresh customers are filled beforehand; each is checked
@@ -606,7 +737,7 @@ async fn checkout_scenario(bench: &Bench, pool: &sqlx::PgPool) -> anyhow::Result
     let counted = created.clone();
     let measure = bench
         .measure(
-            Arc::new(move |worker, iteration| {
+            Load::Driver(Arc::new(move |worker, iteration| {
                 let token = queue.lock().ok().and_then(|mut q| q.pop());
                 let client = client.clone();
                 let url = url.clone();
@@ -625,10 +756,10 @@ async fn checkout_scenario(bench: &Bench, pool: &sqlx::PgPool) -> anyhow::Result
                     }
                     Ok(status)
                 })
-            }),
+            })),
             false,
         )
-        .await;
+        .await?;
     let stock_after: i64 = sqlx::query_scalar("select stock::bigint from skus where id = $1")
         .bind(sku)
         .fetch_one(pool)

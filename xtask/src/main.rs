@@ -58,6 +58,10 @@ enum Task {
         /// Smoke mode: one second per scenario, one run, less data.
         #[arg(long)]
         quick: bool,
+        /// Only these scenarios (e.g. `--only 3,9`), for profiling one path;
+        /// prints the figures and leaves bench/ as it is.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<usize>,
     },
 }
 
@@ -71,11 +75,13 @@ fn main() -> anyhow::Result<()> {
             connections,
             runs,
             quick,
+            only,
         } => xtask::bench::run(xtask::bench::BenchOptions {
             seconds: if quick { 1.0 } else { seconds },
             connections,
             runs: if quick { 1 } else { runs.max(1) },
             quick,
+            only,
         }),
     }
 }

@@ -55,7 +55,18 @@ impl StackConfig {
     }
 
     fn database_url(&self, database: &str) -> String {
-        format!("{}/{database}", self.postgres_url.trim_end_matches('/'))
+        let url = format!("{}/{database}", self.postgres_url.trim_end_matches('/'));
+        // TLS to a server on this very machine protects nothing and costs
+        // an encryption per query; elsewhere the default (prefer) stands.
+        let host = crate::host_port(&self.postgres_url, 5432);
+        if ["127.0.0.1:", "localhost:", "[::1]:"]
+            .iter()
+            .any(|loopback| host.starts_with(loopback))
+        {
+            format!("{url}?sslmode=disable")
+        } else {
+            url
+        }
     }
 
     /// Variables of both services in this stack.

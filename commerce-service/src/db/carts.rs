@@ -33,6 +33,59 @@ pub struct CartRow {
     pub updated_at: OffsetDateTime,
 }
 
+/// The cart of (user, market) with its lines, in one round trip: `None`
+/// when the user never had a cart in this market.
+#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+pub async fn current(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    market: &str,
+) -> sqlx::Result<Option<(OffsetDateTime, Vec<CartLineRow>)>> {
+    // One row per line, or one row of nulls for an empty cart.
+    let rows = sqlx::query!(
+        r#"select c.updated_at as cart_updated_at,
+                  l.sku_id as "sku_id?", l.product_id as "product_id?", l.name as "name?",
+                  l.quantity as "quantity?", l.amount_minor as "unit_price_minor?",
+                  l.stock as "stock?", l.sku_active as "sku_active?",
+                  l.product_active as "product_active?"
+           from carts c
+           left join lateral (
+               select ci.sku_id, s.product_id, p.name, ci.quantity, pr.amount_minor, s.stock,
+                      s.is_active as sku_active, p.is_active as product_active, ci.added_at
+               from cart_items ci
+               join skus s on s.id = ci.sku_id
+               join products p on p.id = s.product_id
+               left join prices pr on pr.sku_id = s.id and pr.market = c.market
+               where ci.cart_id = c.id
+           ) l on true
+           where c.user_id = $1 and c.market = $2
+           order by l.added_at, l.sku_id"#,
+        user_id,
+        market
+    )
+    .fetch_all(db)
+    .await?;
+    let Some(updated_at) = rows.first().map(|row| row.cart_updated_at) else {
+        return Ok(None);
+    };
+    let lines = rows
+        .into_iter()
+        .filter_map(|row| {
+            Some(CartLineRow {
+                sku_id: row.sku_id?,
+                product_id: row.product_id?,
+                name: row.name?,
+                quantity: row.quantity?,
+                unit_price_minor: row.unit_price_minor,
+                stock: row.stock?,
+                sku_active: row.sku_active?,
+                product_active: row.product_active?,
+            })
+        })
+        .collect();
+    Ok(Some((updated_at, lines)))
+}
+
 #[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn find(
     db: impl PgExecutor<'_>,
@@ -63,30 +116,6 @@ pub async fn ensure(db: impl PgExecutor<'_>, user_id: i64, market: &str) -> sqlx
     .await
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn lines(
-    db: impl PgExecutor<'_>,
-    cart_id: i64,
-    market: &str,
-) -> sqlx::Result<Vec<CartLineRow>> {
-    sqlx::query_as!(
-        CartLineRow,
-        r#"select ci.sku_id, s.product_id, p.name, ci.quantity,
-                  pr.amount_minor as "unit_price_minor?", s.stock,
-                  s.is_active as sku_active, p.is_active as product_active
-           from cart_items ci
-           join skus s on s.id = ci.sku_id
-           join products p on p.id = s.product_id
-           left join prices pr on pr.sku_id = s.id and pr.market = $2
-           where ci.cart_id = $1
-           order by ci.added_at, ci.sku_id"#,
-        cart_id,
-        market
-    )
-    .fetch_all(db)
-    .await
-}
-
 /// For a SKU that is active with an active product: whether it is priced
 /// in `market`. `None` when it is unknown or inactive.
 #[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
@@ -108,25 +137,48 @@ pub async fn sellable_sku_priced(
     .await
 }
 
-/// Adds to a line's quantity (a new line starts at `quantity`). Going past
-/// 99 violates `cart_items_quantity_check`.
+/// Adds `quantity` of a SKU to the cart of (user, market), creating the
+/// cart if needed, in one statement: `None` when the SKU is unknown or
+/// inactive, `Some(false)` when it is not priced in the market (nothing
+/// changes), `Some(true)` when added. Going past 99 on a line violates
+/// `cart_items_quantity_check` and changes nothing.
 #[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn add(
+pub async fn add_if_sellable(
     db: impl PgExecutor<'_>,
-    cart_id: i64,
+    user_id: i64,
+    market: &str,
     sku_id: i64,
     quantity: i32,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "insert into cart_items (cart_id, sku_id, quantity) values ($1, $2, $3)
-         on conflict (cart_id, sku_id) do update set quantity = cart_items.quantity + excluded.quantity",
-        cart_id,
+) -> sqlx::Result<Option<bool>> {
+    sqlx::query_scalar!(
+        r#"with sellable as (
+               select (pr.amount_minor is not null) as priced
+               from skus s
+               join products p on p.id = s.product_id
+               left join prices pr on pr.sku_id = s.id and pr.market = $2
+               where s.id = $3 and s.is_active and p.is_active
+           ), cart as (
+               insert into carts (user_id, market)
+               select $1, $2 from sellable where priced
+               on conflict (user_id, market) do update set updated_at = now()
+               returning id
+           ), line as (
+               -- Runs to completion although nothing reads it (as every
+               -- data-modifying WITH does).
+               insert into cart_items (cart_id, sku_id, quantity)
+               select id, $3, $4 from cart
+               on conflict (cart_id, sku_id)
+               do update set quantity = cart_items.quantity + excluded.quantity
+               returning 1
+           )
+           select (select priced from sellable) as "priced?""#,
+        user_id,
+        market,
         sku_id,
         quantity
     )
-    .execute(db)
-    .await?;
-    Ok(())
+    .fetch_one(db)
+    .await
 }
 
 #[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]

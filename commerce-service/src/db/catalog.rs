@@ -71,9 +71,11 @@ pub async fn sellable_products(
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<(Vec<ProductRow>, i64)> {
-    let rows = sqlx::query_as!(
-        ProductRow,
-        r#"select p.id, p.slug, p.name, p.description, p.is_active, p.created_at, p.updated_at
+    // The total rides along on every row (one round trip); only a page past
+    // the end, which has no rows, needs a query of its own for it.
+    let rows = sqlx::query!(
+        r#"select p.id, p.slug, p.name, p.description, p.is_active, p.created_at, p.updated_at,
+                  count(*) over () as "total!"
            from products p
            where p.is_active
              and ($2::text is null or p.name ilike $2)
@@ -88,18 +90,34 @@ pub async fn sellable_products(
     )
     .fetch_all(db)
     .await?;
-    let total = sqlx::query_scalar!(
-        r#"select count(*) as "count!"
-           from products p
-           where p.is_active
-             and ($2::text is null or p.name ilike $2)
-             and exists (select 1 from skus s join prices pr on pr.sku_id = s.id and pr.market = $1
-                         where s.product_id = p.id and s.is_active)"#,
-        market,
-        pattern
-    )
-    .fetch_one(db)
-    .await?;
+    let total = match rows.first() {
+        Some(row) => row.total,
+        None if offset == 0 => 0,
+        None => sqlx::query_scalar!(
+            r#"select count(*) as "count!"
+               from products p
+               where p.is_active
+                 and ($2::text is null or p.name ilike $2)
+                 and exists (select 1 from skus s join prices pr on pr.sku_id = s.id and pr.market = $1
+                             where s.product_id = p.id and s.is_active)"#,
+            market,
+            pattern
+        )
+        .fetch_one(db)
+        .await?,
+    };
+    let rows = rows
+        .into_iter()
+        .map(|row| ProductRow {
+            id: row.id,
+            slug: row.slug,
+            name: row.name,
+            description: row.description,
+            is_active: row.is_active,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+        .collect();
     Ok((rows, total))
 }
 

@@ -39,11 +39,8 @@ pub struct SetCartItem {
 pub async fn current_cart(state: &AppState, customer: &Customer) -> Result<CartView, ApiError> {
     let market = &customer.market;
     Ok(
-        match carts::find(&state.db, customer.user_id, &market.code).await? {
-            Some(cart) => {
-                let lines = carts::lines(&state.db, cart.id, &market.code).await?;
-                views::cart(market, lines, Some(cart.updated_at))
-            }
+        match carts::current(&state.db, customer.user_id, &market.code).await? {
+            Some((updated_at, lines)) => views::cart(market, lines, Some(updated_at)),
             None => views::cart(market, Vec::new(), None),
         },
     )
@@ -56,7 +53,12 @@ async fn check_sellable(
     customer: &Customer,
     sku_id: i64,
 ) -> Result<(), ApiError> {
-    match carts::sellable_sku_priced(&state.db, sku_id, &customer.market.code).await? {
+    sellable(carts::sellable_sku_priced(&state.db, sku_id, &customer.market.code).await?)
+}
+
+/// Unknown or inactive (`None`) is `404`, not priced in the market `422`.
+fn sellable(priced: Option<bool>) -> Result<(), ApiError> {
+    match priced {
         None => Err(Problem::not_found().into()),
         Some(false) => {
             Err(Problem::invalid_field("sku_id", "this item is not sold in this market").into())
@@ -92,11 +94,16 @@ async fn add_cart_item(
     Json(body): Json<AddCartItem>,
 ) -> Result<axum::Json<CartView>, ApiError> {
     let quantity = quantity(body.quantity, false)?;
-    check_sellable(&state, &customer, body.sku_id).await?;
-    let cart_id = carts::ensure(&state.db, customer.user_id, &customer.market.code).await?;
-    carts::add(&state.db, cart_id, body.sku_id, quantity)
-        .await
-        .map_err(quantity_over_limit)?;
+    let added = carts::add_if_sellable(
+        &state.db,
+        customer.user_id,
+        &customer.market.code,
+        body.sku_id,
+        quantity,
+    )
+    .await
+    .map_err(quantity_over_limit)?;
+    sellable(added)?;
     Ok(axum::Json(current_cart(&state, &customer).await?))
 }
 

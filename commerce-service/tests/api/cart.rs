@@ -177,6 +177,12 @@ async fn unknown_inactive_and_unpriced_skus_are_refused(pool: PgPool) {
     )
     .await;
     assert_eq!(body["errors"][0]["field"], "sku_id");
+    let (_, cart) = read(stack.get("/api/v1/cart", &buyer.token).await).await;
+    assert_eq!(
+        (&cart["items"], &cart["updated_at"]),
+        (&json!([]), &json!(null)),
+        "refused adds leave no cart behind"
+    );
     expect_problem(
         stack
             .call(Method::DELETE, "/api/v1/cart/items/abc", &buyer.token, None)

@@ -94,6 +94,12 @@ async fn products_are_listed_per_market_searched_and_paged(pool: PgPool) {
         (Some(2), Some(1), Some(2))
     );
     assert_eq!(paged["items"][0]["id"], shirt.product_id);
+    let (_, past_the_end) = read(list("?per_page=1&page=5", "us").await.unwrap()).await;
+    assert_eq!(
+        (&past_the_end["items"], &past_the_end["total"]),
+        (&json!([]), &json!(2)),
+        "a page past the end still tells the total"
+    );
     let (_, clamped) = read(list("?per_page=1000", "us").await.unwrap()).await;
     assert_eq!(clamped["per_page"], 100);
     for bad in ["?page=0", "?per_page=-1", "?page=two"] {
