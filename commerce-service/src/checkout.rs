@@ -14,7 +14,6 @@ use sqlx::PgPool;
 use crate::db::catalog::MarketRow;
 use crate::db::orders::{self, NewOrder, OrderLineRow};
 use crate::db::{carts, on_constraint};
-use crate::domain::order_status::OrderStatus;
 use crate::error::ApiError;
 
 /// One checkout request, validated.
@@ -51,24 +50,19 @@ pub async fn checkout(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOut
 #[tracing::instrument(name = "checkout.transaction", skip_all, fields(db.system = "postgresql"))]
 async fn attempt(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome, ApiError> {
     let mut tx = db.begin().await?;
-    // A checkout waiting this long behind another one of the same user gives up.
-    sqlx::query("set local lock_timeout = '5s'")
-        .execute(&mut *tx)
-        .await?;
     orders::lock_user_checkouts(&mut tx, request.user_id).await?;
 
     let market = &request.market.code;
-    if let Some(order_id) = orders::order_for_key(&mut tx, request.user_id, request.key).await? {
+    let (bound_order, pending) =
+        orders::key_and_pending(&mut tx, request.user_id, request.key).await?;
+    if let Some(order_id) = bound_order {
         return replay(&mut tx, request, order_id).await;
     }
-    let Some(cart_id) = orders::lock_cart(&mut tx, request.user_id, market).await? else {
+    let lines = orders::lock_checkout_lines(&mut tx, request.user_id, market).await?;
+    let Some(cart_id) = lines.first().map(|line| line.cart_id) else {
         return Err(cart_empty().into());
     };
-    let lines = orders::lock_checkout_lines(&mut tx, cart_id, market).await?;
-    if lines.is_empty() {
-        return Err(cart_empty().into());
-    }
-    if orders::pending_count(&mut tx, request.user_id).await? >= request.max_pending_orders {
+    if pending >= request.max_pending_orders {
         return Err(Problem::conflict(
             "too_many_pending_orders",
             "too many orders await confirmation; wait for them or cancel one",
@@ -118,10 +112,7 @@ async fn attempt(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome,
             line_total_minor: total,
         });
     }
-    let skus: Vec<i64> = lines.iter().map(|l| l.sku_id).collect();
-    let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
-    orders::take_stock(&mut tx, &skus, &quantities).await?;
-    let order_id = orders::insert(
+    let order_id = orders::place(
         &mut tx,
         &NewOrder {
             user_id: request.user_id,
@@ -132,12 +123,11 @@ async fn attempt(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome,
             shipping_address: request.shipping_address,
             pending_seconds: request.pending_seconds,
         },
+        &order_lines,
+        cart_id,
+        request.key,
     )
     .await?;
-    orders::insert_lines(&mut tx, order_id, &order_lines).await?;
-    orders::record_status(&mut tx, order_id, OrderStatus::Pending.as_str()).await?;
-    orders::bind_key(&mut tx, request.user_id, request.key, order_id).await?;
-    orders::empty_cart(&mut tx, cart_id).await?;
     tx.commit().await?;
     Ok(CheckoutOutcome::Created(order_id))
 }

@@ -26,6 +26,11 @@ enum Command {
     Seed,
 }
 
+/// mimalloc: under load the services spend a tenth of their CPU in glibc's
+/// malloc and free (measured by `cargo xtask bench`; see bench/REPORT.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = common::telemetry::init(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));

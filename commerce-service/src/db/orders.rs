@@ -42,6 +42,7 @@ pub struct HistoryRow {
 /// A cart line at checkout, read with its SKU row locked.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CheckoutLineRow {
+    pub cart_id: i64,
     pub sku_id: i64,
     pub product_id: i64,
     pub name: String,
@@ -136,99 +137,139 @@ pub async fn page(
 }
 
 /// Serialises one user's checkouts for the rest of the transaction, so the
-/// pending-order cap and idempotency keys hold across markets too.
+/// pending-order cap and idempotency keys hold across markets too; a
+/// checkout waiting more than 5 s behind another gives up (`55P03`).
 #[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn lock_user_checkouts(conn: &mut PgConnection, user_id: i64) -> sqlx::Result<()> {
-    sqlx::query!("select pg_advisory_xact_lock($1)", user_id)
-        .execute(conn)
-        .await?;
+    // The materialised CTE runs first, so the timeout covers the lock wait.
+    sqlx::query!(
+        "with timeout as materialized (select set_config('lock_timeout', '5s', true))
+         select pg_advisory_xact_lock($1) from timeout",
+        user_id
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
+/// After the user's lock: the order a key is bound to, if any, and how
+/// many of the user's orders await confirmation.
 #[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn order_for_key(
+pub async fn key_and_pending(
     conn: &mut PgConnection,
     user_id: i64,
     key: &str,
-) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar!(
-        "select order_id from idempotency_keys where user_id = $1 and key = $2",
+) -> sqlx::Result<(Option<i64>, i64)> {
+    let row = sqlx::query!(
+        r#"select (select order_id from idempotency_keys where user_id = $1 and key = $2) as bound_order,
+                  (select count(*) from orders where user_id = $1 and status = 'pending') as "pending!""#,
         user_id,
         key
     )
-    .fetch_optional(conn)
-    .await
+    .fetch_one(conn)
+    .await?;
+    Ok((row.bound_order, row.pending))
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn lock_cart(
-    conn: &mut PgConnection,
-    user_id: i64,
-    market: &str,
-) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar!(
-        "select id from carts where user_id = $1 and market = $2 for update",
-        user_id,
-        market
-    )
-    .fetch_optional(conn)
-    .await
-}
-
-/// The cart's lines with their SKU rows locked in id order (no deadlocks
-/// between checkouts sharing SKUs).
+/// The cart of (user, market) and its lines, locked: the cart row, then
+/// the SKU rows in id order (no deadlocks between checkouts sharing SKUs).
+/// No rows when there is no cart or it is empty.
 #[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn lock_checkout_lines(
     conn: &mut PgConnection,
-    cart_id: i64,
+    user_id: i64,
     market: &str,
 ) -> sqlx::Result<Vec<CheckoutLineRow>> {
     sqlx::query_as!(
         CheckoutLineRow,
-        r#"select ci.sku_id, s.product_id, p.name, ci.quantity, s.stock,
+        r#"select c.id as cart_id, ci.sku_id, s.product_id, p.name, ci.quantity, s.stock,
                   s.is_active as sku_active, p.is_active as product_active,
                   pr.amount_minor as "unit_price_minor?"
-           from cart_items ci
+           from carts c
+           join cart_items ci on ci.cart_id = c.id
            join skus s on s.id = ci.sku_id
            join products p on p.id = s.product_id
-           left join prices pr on pr.sku_id = s.id and pr.market = $2
-           where ci.cart_id = $1
+           left join prices pr on pr.sku_id = s.id and pr.market = c.market
+           where c.user_id = $1 and c.market = $2
            order by s.id
-           for update of s"#,
-        cart_id,
+           for update of c, s"#,
+        user_id,
         market
     )
     .fetch_all(conn)
     .await
 }
 
+/// Writes a checked order in one statement: stock taken (the SKU rows are
+/// locked and were checked), the order with its lines and first history
+/// entry, the key bound (a concurrent twin fails on
+/// `idempotency_keys_pkey`), the cart emptied and touched. Returns the
+/// order's id.
 #[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn pending_count(conn: &mut PgConnection, user_id: i64) -> sqlx::Result<i64> {
+pub async fn place(
+    conn: &mut PgConnection,
+    order: &NewOrder<'_>,
+    lines: &[OrderLineRow],
+    cart_id: i64,
+    key: &str,
+) -> sqlx::Result<i64> {
+    let skus: Vec<i64> = lines.iter().map(|l| l.sku_id).collect();
+    let products: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
+    let names: Vec<String> = lines.iter().map(|l| l.name.clone()).collect();
+    let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
+    let prices: Vec<i64> = lines.iter().map(|l| l.unit_price_minor).collect();
+    let totals: Vec<i64> = lines.iter().map(|l| l.line_total_minor).collect();
+    // Every data-modifying WITH runs to completion whether read or not;
+    // foreign keys to the new order are checked at the end of the statement.
     sqlx::query_scalar!(
-        r#"select count(*) as "count!" from orders where user_id = $1 and status = 'pending'"#,
-        user_id
+        r#"with stock as (
+               update skus set stock = skus.stock - t.quantity, updated_at = now()
+               from unnest($8::bigint[], $11::int[]) as t (sku_id, quantity)
+               where skus.id = t.sku_id
+           ), new_order as (
+               insert into orders (order_number, user_id, market, currency, subtotal_minor,
+                                   total_minor, note, shipping_address, confirm_by)
+               values ('SO-' || to_char(now() at time zone 'utc', 'YYMMDD') || '-'
+                           || lpad(nextval('order_number_seq')::text, 6, '0'),
+                       $1, $2, $3, $4, $4, $5, $6, now() + make_interval(secs => $7))
+               returning id
+           ), new_lines as (
+               insert into order_lines (order_id, sku_id, product_id, name, quantity,
+                                        unit_price_minor, line_total_minor)
+               select new_order.id, l.*
+               from new_order,
+                    unnest($8::bigint[], $9::bigint[], $10::text[], $11::int[], $12::bigint[],
+                           $13::bigint[]) as l
+           ), history as (
+               insert into order_status_history (order_id, status)
+               select id, 'pending' from new_order
+           ), bound_key as (
+               insert into idempotency_keys (user_id, key, order_id)
+               select $1, $14, id from new_order
+           ), emptied as (
+               delete from cart_items where cart_id = $15
+           ), touched as (
+               update carts set updated_at = now() where id = $15
+           )
+           select id as "id!" from new_order"#,
+        order.user_id,
+        order.market,
+        order.currency,
+        order.subtotal_minor,
+        order.note,
+        order.shipping_address,
+        order.pending_seconds as f64,
+        &skus,
+        &products,
+        &names,
+        &quantities,
+        &prices,
+        &totals,
+        key,
+        cart_id
     )
     .fetch_one(conn)
     .await
-}
-
-/// Takes stock for each (sku, quantity); the rows are already locked.
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn take_stock(
-    conn: &mut PgConnection,
-    skus: &[i64],
-    quantities: &[i32],
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "update skus set stock = skus.stock - t.quantity, updated_at = now()
-         from unnest($1::bigint[], $2::int[]) as t(sku_id, quantity)
-         where skus.id = t.sku_id",
-        skus,
-        quantities
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// Returns an order's stock to its SKUs.
@@ -239,55 +280,6 @@ pub async fn return_stock(conn: &mut PgConnection, order_id: i64) -> sqlx::Resul
          from order_lines l
          where l.order_id = $1 and skus.id = l.sku_id",
         order_id
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn insert(conn: &mut PgConnection, order: &NewOrder<'_>) -> sqlx::Result<i64> {
-    sqlx::query_scalar!(
-        r#"insert into orders (order_number, user_id, market, currency, subtotal_minor, total_minor,
-                               note, shipping_address, confirm_by)
-           values ('SO-' || to_char(now() at time zone 'utc', 'YYMMDD') || '-'
-                       || lpad(nextval('order_number_seq')::text, 6, '0'),
-                   $1, $2, $3, $4, $4, $5, $6, now() + make_interval(secs => $7))
-           returning id"#,
-        order.user_id,
-        order.market,
-        order.currency,
-        order.subtotal_minor,
-        order.note,
-        order.shipping_address,
-        order.pending_seconds as f64
-    )
-    .fetch_one(conn)
-    .await
-}
-
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn insert_lines(
-    conn: &mut PgConnection,
-    order_id: i64,
-    lines: &[OrderLineRow],
-) -> sqlx::Result<()> {
-    let skus: Vec<i64> = lines.iter().map(|l| l.sku_id).collect();
-    let products: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
-    let names: Vec<String> = lines.iter().map(|l| l.name.clone()).collect();
-    let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
-    let prices: Vec<i64> = lines.iter().map(|l| l.unit_price_minor).collect();
-    let totals: Vec<i64> = lines.iter().map(|l| l.line_total_minor).collect();
-    sqlx::query!(
-        "insert into order_lines (order_id, sku_id, product_id, name, quantity, unit_price_minor, line_total_minor)
-         select $1, * from unnest($2::bigint[], $3::bigint[], $4::text[], $5::int[], $6::bigint[], $7::bigint[])",
-        order_id,
-        &skus,
-        &products,
-        &names,
-        &quantities,
-        &prices,
-        &totals
     )
     .execute(conn)
     .await?;
@@ -307,35 +299,6 @@ pub async fn record_status(
     )
     .execute(conn)
     .await?;
-    Ok(())
-}
-
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn bind_key(
-    conn: &mut PgConnection,
-    user_id: i64,
-    key: &str,
-    order_id: i64,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "insert into idempotency_keys (user_id, key, order_id) values ($1, $2, $3)",
-        user_id,
-        key,
-        order_id
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn empty_cart(conn: &mut PgConnection, cart_id: i64) -> sqlx::Result<()> {
-    sqlx::query!("delete from cart_items where cart_id = $1", cart_id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query!("update carts set updated_at = now() where id = $1", cart_id)
-        .execute(conn)
-        .await?;
     Ok(())
 }
 
