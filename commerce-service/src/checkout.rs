@@ -15,6 +15,7 @@ use crate::db::catalog::MarketRow;
 use crate::db::orders::{self, NewOrder, OrderLineRow};
 use crate::db::{carts, on_constraint};
 use crate::error::ApiError;
+use crate::views::{self, OrderView, StatusChange};
 
 /// One checkout request, validated.
 #[derive(Debug, Clone)]
@@ -28,9 +29,10 @@ pub struct Checkout<'a> {
     pub max_pending_orders: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum CheckoutOutcome {
-    Created(i64),
+    /// The new order, as committed.
+    Created(Box<OrderView>),
     /// The key was bound to this order by an earlier checkout.
     Replayed(i64),
 }
@@ -112,7 +114,7 @@ async fn attempt(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome,
             line_total_minor: total,
         });
     }
-    let order_id = orders::place(
+    let (row, pending_at) = orders::place(
         &mut tx,
         &NewOrder {
             user_id: request.user_id,
@@ -129,7 +131,15 @@ async fn attempt(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome,
     )
     .await?;
     tx.commit().await?;
-    Ok(CheckoutOutcome::Created(order_id))
+    let history = vec![StatusChange {
+        status: row.status.clone(),
+        at: pending_at,
+    }];
+    Ok(CheckoutOutcome::Created(Box::new(views::order_view(
+        row,
+        order_lines,
+        history,
+    ))))
 }
 
 /// The key is bound: replay when the cart is empty (the first checkout

@@ -228,6 +228,14 @@ pub async fn seed(db: &PgPool) -> anyhow::Result<usize> {
         tx.commit().await?;
         added += 1;
     }
+    if added > 0 {
+        // Fresh statistics, so the first queries are planned for the rows
+        // that are there rather than for an empty catalog (autovacuum would
+        // get to it only later).
+        sqlx::query("analyze markets, products, skus, prices")
+            .execute(db)
+            .await?;
+    }
     Ok(added)
 }
 

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::db::carts::CartLineRow;
 use crate::db::catalog::{MarketRow, PriceRow, PricedSkuRow, ProductRow, SkuRow};
-use crate::db::orders::{self, OrderRow};
+use crate::db::orders::{self, OrderLineRow, OrderRow};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Money {
@@ -175,19 +175,9 @@ pub async fn orders(db: &PgPool, rows: Vec<OrderRow>) -> sqlx::Result<Vec<OrderV
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let (lines, history) =
         tokio::try_join!(orders::lines_of(db, &ids), orders::history_of(db, &ids))?;
-    let mut lines_by: HashMap<i64, Vec<OrderItemView>> = HashMap::new();
+    let mut lines_by: HashMap<i64, Vec<OrderLineRow>> = HashMap::new();
     for line in lines {
-        lines_by
-            .entry(line.order_id)
-            .or_default()
-            .push(OrderItemView {
-                sku_id: line.sku_id,
-                product_id: line.product_id,
-                name: line.name,
-                quantity: line.quantity,
-                unit_price_minor: line.unit_price_minor,
-                line_total_minor: line.line_total_minor,
-            });
+        lines_by.entry(line.order_id).or_default().push(line);
     }
     let mut history_by: HashMap<i64, Vec<StatusChange>> = HashMap::new();
     for change in history {
@@ -201,22 +191,45 @@ pub async fn orders(db: &PgPool, rows: Vec<OrderRow>) -> sqlx::Result<Vec<OrderV
     }
     Ok(rows
         .into_iter()
-        .map(|row| OrderView {
-            items: lines_by.remove(&row.id).unwrap_or_default(),
-            status_history: history_by.remove(&row.id).unwrap_or_default(),
-            id: row.id,
-            order_number: row.order_number,
-            status: row.status,
-            market: row.market,
-            currency: row.currency,
-            subtotal_minor: row.subtotal_minor,
-            total_minor: row.total_minor,
-            note: row.note,
-            shipping_address: row.shipping_address,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
+        .map(|row| {
+            let lines = lines_by.remove(&row.id).unwrap_or_default();
+            let history = history_by.remove(&row.id).unwrap_or_default();
+            order_view(row, lines, history)
         })
         .collect())
+}
+
+/// An order from its row, its lines and its history (oldest first).
+pub fn order_view(
+    row: OrderRow,
+    lines: Vec<OrderLineRow>,
+    status_history: Vec<StatusChange>,
+) -> OrderView {
+    OrderView {
+        items: lines
+            .into_iter()
+            .map(|line| OrderItemView {
+                sku_id: line.sku_id,
+                product_id: line.product_id,
+                name: line.name,
+                quantity: line.quantity,
+                unit_price_minor: line.unit_price_minor,
+                line_total_minor: line.line_total_minor,
+            })
+            .collect(),
+        status_history,
+        id: row.id,
+        order_number: row.order_number,
+        status: row.status,
+        market: row.market,
+        currency: row.currency,
+        subtotal_minor: row.subtotal_minor,
+        total_minor: row.total_minor,
+        note: row.note,
+        shipping_address: row.shipping_address,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
 }
 
 pub async fn order(db: &PgPool, id: i64) -> sqlx::Result<Option<OrderView>> {

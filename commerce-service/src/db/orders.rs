@@ -204,7 +204,7 @@ pub async fn lock_checkout_lines(
 /// locked and were checked), the order with its lines and first history
 /// entry, the key bound (a concurrent twin fails on
 /// `idempotency_keys_pkey`), the cart emptied and touched. Returns the
-/// order's id.
+/// order's row and the time of its first (`pending`) history entry.
 #[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn place(
     conn: &mut PgConnection,
@@ -212,7 +212,7 @@ pub async fn place(
     lines: &[OrderLineRow],
     cart_id: i64,
     key: &str,
-) -> sqlx::Result<i64> {
+) -> sqlx::Result<(OrderRow, OffsetDateTime)> {
     let skus: Vec<i64> = lines.iter().map(|l| l.sku_id).collect();
     let products: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
     let names: Vec<String> = lines.iter().map(|l| l.name.clone()).collect();
@@ -221,7 +221,7 @@ pub async fn place(
     let totals: Vec<i64> = lines.iter().map(|l| l.line_total_minor).collect();
     // Every data-modifying WITH runs to completion whether read or not;
     // foreign keys to the new order are checked at the end of the statement.
-    sqlx::query_scalar!(
+    let placed = sqlx::query!(
         r#"with stock as (
                update skus set stock = skus.stock - t.quantity, updated_at = now()
                from unnest($8::bigint[], $11::int[]) as t (sku_id, quantity)
@@ -232,7 +232,7 @@ pub async fn place(
                values ('SO-' || to_char(now() at time zone 'utc', 'YYMMDD') || '-'
                            || lpad(nextval('order_number_seq')::text, 6, '0'),
                        $1, $2, $3, $4, $4, $5, $6, now() + make_interval(secs => $7))
-               returning id
+               returning *
            ), new_lines as (
                insert into order_lines (order_id, sku_id, product_id, name, quantity,
                                         unit_price_minor, line_total_minor)
@@ -243,6 +243,7 @@ pub async fn place(
            ), history as (
                insert into order_status_history (order_id, status)
                select id, 'pending' from new_order
+               returning at
            ), bound_key as (
                insert into idempotency_keys (user_id, key, order_id)
                select $1, $14, id from new_order
@@ -251,7 +252,12 @@ pub async fn place(
            ), touched as (
                update carts set updated_at = now() where id = $15
            )
-           select id as "id!" from new_order"#,
+           select o.id as "id!", o.order_number as "order_number!", o.user_id as "user_id!",
+                  o.market as "market!", o.currency as "currency!", o.status as "status!",
+                  o.subtotal_minor as "subtotal_minor!", o.total_minor as "total_minor!",
+                  o.note, o.shipping_address, o.created_at as "created_at!",
+                  o.updated_at as "updated_at!", h.at as "pending_at!"
+           from new_order o, history h"#,
         order.user_id,
         order.market,
         order.currency,
@@ -269,7 +275,22 @@ pub async fn place(
         cart_id
     )
     .fetch_one(conn)
-    .await
+    .await?;
+    let row = OrderRow {
+        id: placed.id,
+        order_number: placed.order_number,
+        user_id: placed.user_id,
+        market: placed.market,
+        currency: placed.currency,
+        status: placed.status,
+        subtotal_minor: placed.subtotal_minor,
+        total_minor: placed.total_minor,
+        note: placed.note,
+        shipping_address: placed.shipping_address,
+        created_at: placed.created_at,
+        updated_at: placed.updated_at,
+    };
+    Ok((row, placed.pending_at))
 }
 
 /// Returns an order's stock to its SKUs.

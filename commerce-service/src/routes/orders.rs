@@ -107,13 +107,16 @@ async fn create_order(
         Err(_) => "error",
     };
     metrics::counter!("checkouts_total", "outcome" => label).increment(1);
-    let (order_id, status, replayed) = match outcome? {
-        CheckoutOutcome::Created(id) => (id, StatusCode::CREATED, false),
-        CheckoutOutcome::Replayed(id) => (id, StatusCode::OK, true),
+    let (order, status, replayed) = match outcome? {
+        CheckoutOutcome::Created(order) => (*order, StatusCode::CREATED, false),
+        CheckoutOutcome::Replayed(id) => (
+            views::order(&state.db, id)
+                .await?
+                .ok_or_else(Problem::not_found)?,
+            StatusCode::OK,
+            true,
+        ),
     };
-    let order = views::order(&state.db, order_id)
-        .await?
-        .ok_or_else(Problem::not_found)?;
     let mut response = (status, axum::Json(order)).into_response();
     if replayed {
         response

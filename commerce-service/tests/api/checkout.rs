@@ -122,6 +122,14 @@ async fn a_checkout_snapshots_lines_empties_the_cart_and_replays(pool: PgPool) {
         (Some(2), Some(2500), Some(5000))
     );
 
+    let (_, stored) = read(
+        stack
+            .get(&format!("/api/v1/orders/{}", order["id"]), &buyer.token)
+            .await,
+    )
+    .await;
+    assert_eq!(stored, order, "the checkout answers the order as stored");
+
     let (_, cart) = read(stack.get("/api/v1/cart", &buyer.token).await).await;
     assert_eq!(cart["items"], json!([]));
     assert_eq!(cart["item_count"], 0);
