@@ -994,12 +994,13 @@ fn judge_targets(
         .flat_map(|m| m.peak_rss_mib.values().copied())
         .fold(0.0, f64::max);
     let failures: u64 = results.values().flatten().map(|m| m.non_2xx).sum();
+    let at_least = |name: &'static str, scenario: usize, floor: f64| Target {
+        name,
+        met: rps(scenario) >= floor,
+        seen: format!("{:.0}/s", rps(scenario)),
+    };
     vec![
-        Target {
-            name: "scenario 3: at least 10,000 req/s",
-            met: rps(3) >= 10_000.0,
-            seen: format!("{:.0}/s", rps(3)),
-        },
+        at_least("scenario 3: at least 10,000 req/s", 3, 10_000.0),
         Target {
             name: "scenario 3: p99 at most 15 ms",
             met: p99(3) <= 15.0,
@@ -1013,26 +1014,15 @@ fn judge_targets(
                 options.seconds
             ),
         },
-        Target {
-            name: "scenario 5: at least 5,000 req/s",
-            met: rps(5) >= 5_000.0,
-            seen: format!("{:.0}/s", rps(5)),
-        },
-        Target {
-            name: "scenario 6: at least 8,000 req/s",
-            met: rps(6) >= 8_000.0,
-            seen: format!("{:.0}/s", rps(6)),
-        },
-        Target {
-            name: "scenario 7: at least 2,000 logins/s",
-            met: rps(7) >= 2_000.0,
-            seen: format!("{:.0}/s", rps(7)),
-        },
-        Target {
-            name: "scenario 8: at least 1,000 orders/s with exact stock accounting",
-            met: rps(8) >= 1_000.0,
-            seen: format!("{:.0}/s, stock and orders matched exactly", rps(8)),
-        },
+        at_least("scenario 5: at least 5,000 req/s", 5, 5_000.0),
+        at_least("scenario 6: at least 8,000 req/s", 6, 8_000.0),
+        at_least("scenario 7: at least 2,000 logins/s", 7, 2_000.0),
+        // The run fails before the report when stock and orders disagree.
+        at_least(
+            "scenario 8: at least 1,000 orders/s (stock and orders matched exactly)",
+            8,
+            1_000.0,
+        ),
         Target {
             name: "commerce CPU per cart read at most 80 µs",
             met: commerce_cpu <= 80.0,
@@ -1202,4 +1192,26 @@ fn write_report(
     )?;
     println!("{md}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{counter_total, median};
+
+    #[test]
+    fn a_counter_is_summed_over_its_label_sets_only() {
+        let metrics = "# TYPE token_status_requests_total counter\n\
+            token_status_requests_total{outcome=\"active\"} 40\n\
+            token_status_requests_total{outcome=\"revoked\"} 2\n\
+            token_status_requests_total_created 99\n\
+            other_total 7\n";
+        assert_eq!(counter_total(metrics, "token_status_requests_total"), 42);
+        assert_eq!(counter_total(metrics, "missing_total"), 0);
+    }
+
+    #[test]
+    fn the_median_is_the_middle_run() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut []), 0.0);
+    }
 }
