@@ -473,16 +473,19 @@ pub fn run(options: BenchOptions) -> anyhow::Result<()> {
         admin_email: "admin@example.com".into(),
         admin_password: "admin-dev-password".into(),
         extra_env: [
-            ("RUST_LOG", "warn"),
+            // The level the run command and the deployments use: spans and
+            // logs cost what they cost in production.
+            ("RUST_LOG", "info"),
             ("OTP_RESEND_SECONDS", "0"),
             ("OTP_PER_NUMBER_HOUR", "1000000"),
             ("OTP_PER_IP_HOUR", "100000000"),
             ("OTP_VERIFY_PER_IP_HOUR", "100000000"),
             ("LOGIN_PER_IP_HOUR", "100000000"),
             ("MAX_PENDING_ORDERS", "1000000"),
-            // PostgreSQL's sizing advice (about twice the cores, plus a few):
-            // 8 served cart reads 13% faster than 32 here.
-            ("DATABASE_MAX_CONNECTIONS", "8"),
+            // Sized for a database on 2 cores (PostgreSQL's advice: about
+            // twice the cores, plus a few): measured best among 4, 6, 8, 12,
+            // 16 and 32 here (bench/FINDINGS.md).
+            ("DATABASE_MAX_CONNECTIONS", "6"),
             ("STATUS_CACHE_TTL_MS", STATUS_CACHE_TTL),
         ]
         .iter()
