@@ -427,6 +427,9 @@ impl Bench {
     }
 }
 
+/// Database connections per service in this benchmark.
+const DATABASE_CONNECTIONS: &str = "6";
+
 /// commerce-service's token-status cache TTL in this benchmark (its default).
 const STATUS_CACHE_TTL_MS: u64 = 2000;
 const STATUS_CACHE_TTL: &str = "2000";
@@ -485,7 +488,7 @@ pub fn run(options: BenchOptions) -> anyhow::Result<()> {
             // Sized for a database on 2 cores (PostgreSQL's advice: about
             // twice the cores, plus a few): measured best among 4, 6, 8, 12,
             // 16 and 32 here (bench/FINDINGS.md).
-            ("DATABASE_MAX_CONNECTIONS", "6"),
+            ("DATABASE_MAX_CONNECTIONS", DATABASE_CONNECTIONS),
             ("STATUS_CACHE_TTL_MS", STATUS_CACHE_TTL),
         ]
         .iter()
@@ -1082,6 +1085,7 @@ fn write_report(
         "# Benchmark report\n\n`cargo xtask bench` on {date}: {cores} cores, the load generator on the same \
          machine (loopback). {}.\n\nEach scenario: {} s, {} connections, median of {} run(s){}. \
          Scenarios 1-6 and 9 are driven by wrk (`bench/wrk/*.lua`), 7 and 8 by xtask's own client. \
+         The services log at `RUST_LOG=info` with {DATABASE_CONNECTIONS} database connections each. \
          CPU is user + system time of each service's process from /proc over the scenario, divided by its requests \
          (7: per login; 8: per order).\n\n\
          | scenario | req/s | × healthz | × pgbench -S | × redis GET | p50 ms | p99 ms | non-2xx | CPU µs/req (auth / commerce / gateway) | peak RSS MiB (auth / commerce) | token-status calls |\n\
