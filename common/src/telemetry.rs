@@ -21,9 +21,12 @@ use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanExporter, SpanProcessor};
+use tracing::{Level, Metadata};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -111,6 +114,7 @@ where
     // Without an exporter no span leaves the process: no processor at all,
     // so ending a span builds nothing. Trace ids still reach the logs and
     // `traceparent` still travels to auth-service.
+    let exporter_installed = exporter.is_some();
     if let Some(exporter) = exporter {
         builder = builder.with_span_processor(RequestIdOnSpans);
         builder = if batch {
@@ -122,16 +126,26 @@ where
     let provider = builder.build();
     global::set_tracer_provider(provider.clone());
     let tracer = provider.tracer(service_name);
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let exporting = exporter_installed;
+    // Logs: what RUST_LOG asks for (default `info`).
+    let log_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(true)
         .with_target(true)
-        .with_writer(writer);
+        .with_writer(writer)
+        .with_filter(log_filter);
+    // Traces: spans and events at `info` and above (the request's span gives
+    // every log line its trace id and auth-service its `traceparent`), plus,
+    // only when spans are exported, the `debug` client span of every
+    // PostgreSQL and Redis call. Unexported, those spans would cost about a
+    // tenth of a cart read's CPU for nothing (bench/FINDINGS.md).
+    let trace_filter = filter_fn(move |metadata| {
+        *metadata.level() <= Level::INFO || (exporting && is_client_span(metadata))
+    });
     let _ = tracing_subscriber::registry()
-        .with(filter)
         .with(json)
         .with(
             tracing_opentelemetry::layer()
@@ -143,10 +157,19 @@ where
                 // parents and source locations.
                 .with_tracked_inactivity(false)
                 .with_context_activation(false)
-                .with_threads(false),
+                .with_threads(false)
+                .with_filter(trace_filter),
         )
         .try_init();
     Telemetry { provider }
+}
+
+/// The client span of one database or Redis call (`db.system` set, level
+/// `debug`).
+fn is_client_span(metadata: &Metadata<'_>) -> bool {
+    metadata.is_span()
+        && *metadata.level() == Level::DEBUG
+        && metadata.fields().field("db.system").is_some()
 }
 
 /// Logs for tests: silent unless `TEST_LOG` is set.

@@ -16,7 +16,7 @@ pub struct UserRow {
     pub created_at: OffsetDateTime,
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn find(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as!(
         UserRow,
@@ -29,7 +29,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<UserR
 }
 
 /// Whether the user exists and is active: the question of every token check.
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn is_active(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<bool> {
     let active = sqlx::query_scalar!("select is_active from users where id = $1", id)
         .fetch_optional(db)
@@ -37,7 +37,7 @@ pub async fn is_active(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<bool> {
     Ok(active.unwrap_or(false))
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn find_by_email(db: impl PgExecutor<'_>, email: &str) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as!(
         UserRow,
@@ -50,7 +50,7 @@ pub async fn find_by_email(db: impl PgExecutor<'_>, email: &str) -> sqlx::Result
 }
 
 /// The user of a number, created (with `market` as their market) on first login.
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn find_or_create_by_phone(
     db: impl PgExecutor<'_>,
     phone: &str,
@@ -71,7 +71,7 @@ pub async fn find_or_create_by_phone(
 }
 
 /// A new account with a password (admin API, `create-admin`).
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn create_with_password(
     db: impl PgExecutor<'_>,
     email: &str,
@@ -92,7 +92,7 @@ pub async fn create_with_password(
     .await
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn set_active(
     db: impl PgExecutor<'_>,
     id: i64,
@@ -111,7 +111,7 @@ pub async fn set_active(
 
 /// Account deletion: deactivated, phone and email erased so that the number
 /// can sign up afresh; the row stays for the shop's records.
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn erase(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<()> {
     sqlx::query!(
         "update users set is_active = false, phone = null, email = null, password_hash = null,
@@ -124,7 +124,7 @@ pub async fn erase(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<()> {
     Ok(())
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn set_password(
     db: impl PgExecutor<'_>,
     id: i64,
@@ -141,7 +141,7 @@ pub async fn set_password(
 }
 
 /// Exact-match search for the admin API, newest first.
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn search(
     db: impl PgExecutor<'_> + Copy,
     phone: Option<&str>,

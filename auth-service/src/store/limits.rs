@@ -30,7 +30,7 @@ pub struct RetryAfter(pub u64);
 impl RedisStore {
     /// Counts one hit against `name`/`subject`; `Err(RetryAfter)` once more
     /// than `limit` hits fall in the current window. `limit == 0` disables.
-    #[tracing::instrument(skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn hit(
         &self,
         name: &str,
@@ -59,7 +59,7 @@ impl RedisStore {
     }
 
     /// The current count of a window without counting a hit, and its TTL.
-    #[tracing::instrument(skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn peek(&self, name: &str, subject: &str) -> Result<(u64, u64), StoreError> {
         let key = self.keys.limit(name, subject);
         let (count, ttl): (Option<u64>, i64) = self
@@ -75,7 +75,7 @@ impl RedisStore {
     }
 
     /// Clears a window (after a successful login, its failures are forgiven).
-    #[tracing::instrument(skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn clear(&self, name: &str, subject: &str) -> Result<(), StoreError> {
         let key = self.keys.limit(name, subject);
         self.run(|mut conn| async move {

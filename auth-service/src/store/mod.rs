@@ -105,7 +105,7 @@ impl RedisStore {
     }
 
     /// `PING`, for readiness.
-    #[tracing::instrument(skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.run(
             |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await },

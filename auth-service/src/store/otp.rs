@@ -88,7 +88,7 @@ pub struct SendLimits {
 }
 
 impl RedisStore {
-    #[tracing::instrument(skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn store_code(
         &self,
         e164: &str,
@@ -123,7 +123,7 @@ impl RedisStore {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn check_code(
         &self,
         e164: &str,

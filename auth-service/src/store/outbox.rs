@@ -18,7 +18,7 @@ pub struct OutboxMessage {
 }
 
 impl RedisStore {
-    #[tracing::instrument(skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn push_outbox(&self, message: &OutboxMessage) -> Result<(), StoreError> {
         let key = self.keys.outbox(&message.to);
         let json =
@@ -36,7 +36,7 @@ impl RedisStore {
     }
 
     /// Newest first.
-    #[tracing::instrument(skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn read_outbox(&self, e164: &str) -> Result<Vec<OutboxMessage>, StoreError> {
         let key = self.keys.outbox(e164);
         let raw: Vec<String> = self

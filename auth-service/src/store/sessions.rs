@@ -103,7 +103,7 @@ pub enum SessionState {
 }
 
 impl RedisStore {
-    #[tracing::instrument(skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn create_session(&self, new: &NewSession<'_>) -> Result<(), StoreError> {
         let session_key = self.keys.session(new.id);
         let user_key = self.keys.user_sessions(new.user_id);
@@ -138,7 +138,7 @@ impl RedisStore {
         .await
     }
 
-    #[tracing::instrument(skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn rotate(&self, request: RotateRequest<'_>) -> Result<Rotation, StoreError> {
         let key = self.keys.session(request.session_id);
         let reply: Vec<String> = self
@@ -184,7 +184,7 @@ impl RedisStore {
             .await
     }
 
-    #[tracing::instrument(skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn session(&self, session_id: Uuid) -> Result<Option<Session>, StoreError> {
         let key = self.keys.session(session_id);
         let fields: HashMap<String, String> = self
@@ -194,7 +194,7 @@ impl RedisStore {
     }
 
     /// Ends one session; `true` if it existed.
-    #[tracing::instrument(skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn end_session(&self, session: &Session) -> Result<bool, StoreError> {
         let key = self.keys.session(session.id);
         let removed: i64 = self
@@ -205,7 +205,7 @@ impl RedisStore {
     }
 
     /// The user's live sessions; ids whose record is gone are pruned.
-    #[tracing::instrument(skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn user_sessions(&self, user_id: i64) -> Result<Vec<Session>, StoreError> {
         let set = self.keys.user_sessions(user_id);
         let ids: Vec<String> = self
@@ -227,7 +227,7 @@ impl RedisStore {
 
     /// Ends every session of a user and refuses every access token issued
     /// up to `now` (logout-all, deactivation, account deletion).
-    #[tracing::instrument(skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn revoke_user(
         &self,
         user_id: i64,
@@ -245,7 +245,7 @@ impl RedisStore {
     }
 
     /// Ends every session of a user but `keep` (password change).
-    #[tracing::instrument(skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn end_sessions_except(
         &self,
         user_id: i64,
@@ -260,7 +260,7 @@ impl RedisStore {
     }
 
     /// Whether a token of `session_id` issued at `issued_at` still stands.
-    #[tracing::instrument(skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn session_state(
         &self,
         user_id: i64,

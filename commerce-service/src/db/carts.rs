@@ -35,7 +35,7 @@ pub struct CartRow {
 
 /// The cart of (user, market) with its lines, in one round trip: `None`
 /// when the user never had a cart in this market.
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn current(
     db: impl PgExecutor<'_>,
     user_id: i64,
@@ -82,7 +82,7 @@ pub async fn current(
     Ok(Some((updated_at, lines)))
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn find(
     db: impl PgExecutor<'_>,
     user_id: i64,
@@ -99,7 +99,7 @@ pub async fn find(
 }
 
 /// The cart of (user, market), created if missing; touched either way.
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn ensure(db: impl PgExecutor<'_>, user_id: i64, market: &str) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
         "insert into carts (user_id, market) values ($1, $2)
@@ -114,7 +114,7 @@ pub async fn ensure(db: impl PgExecutor<'_>, user_id: i64, market: &str) -> sqlx
 
 /// For a SKU that is active with an active product: whether it is priced
 /// in `market`. `None` when it is unknown or inactive.
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn sellable_sku_priced(
     db: impl PgExecutor<'_>,
     sku_id: i64,
@@ -138,7 +138,7 @@ pub async fn sellable_sku_priced(
 /// inactive, `Some(false)` when it is not priced in the market (nothing
 /// changes), `Some(true)` when added. Going past 99 on a line violates
 /// `cart_items_quantity_check` and changes nothing.
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn add_if_sellable(
     db: impl PgExecutor<'_>,
     user_id: i64,
@@ -177,7 +177,7 @@ pub async fn add_if_sellable(
     .await
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn set(
     db: impl PgExecutor<'_>,
     cart_id: i64,
@@ -196,7 +196,7 @@ pub async fn set(
     Ok(())
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn remove(db: impl PgExecutor<'_>, cart_id: i64, sku_id: i64) -> sqlx::Result<()> {
     sqlx::query!(
         "delete from cart_items where cart_id = $1 and sku_id = $2",

@@ -51,7 +51,7 @@ pub struct PriceRow {
     pub amount_minor: i64,
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn markets(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<MarketRow>> {
     sqlx::query_as!(
         MarketRow,
@@ -63,7 +63,7 @@ pub async fn markets(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<MarketRow>> {
 
 /// Active products with at least one active SKU priced in `market`,
 /// optionally matching `pattern` (an escaped `ILIKE` pattern), newest first.
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn sellable_products(
     db: impl PgExecutor<'_> + Copy,
     market: &str,
@@ -121,7 +121,7 @@ pub async fn sellable_products(
     Ok((rows, total))
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn product(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<ProductRow>> {
     sqlx::query_as!(
         ProductRow,
@@ -133,7 +133,7 @@ pub async fn product(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<Pr
 }
 
 /// The active SKUs of `products` priced in `market`, by id.
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn priced_skus(
     db: impl PgExecutor<'_>,
     products: &[i64],
@@ -152,7 +152,7 @@ pub async fn priced_skus(
     .await
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn skus_of(db: impl PgExecutor<'_>, product_id: i64) -> sqlx::Result<Vec<SkuRow>> {
     sqlx::query_as!(
         SkuRow,
@@ -163,7 +163,7 @@ pub async fn skus_of(db: impl PgExecutor<'_>, product_id: i64) -> sqlx::Result<V
     .await
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn sku(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<SkuRow>> {
     sqlx::query_as!(
         SkuRow,
@@ -174,7 +174,7 @@ pub async fn sku(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<SkuRow
     .await
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn prices_of(db: impl PgExecutor<'_>, skus: &[i64]) -> sqlx::Result<Vec<PriceRow>> {
     sqlx::query_as!(
         PriceRow,
@@ -185,7 +185,7 @@ pub async fn prices_of(db: impl PgExecutor<'_>, skus: &[i64]) -> sqlx::Result<Ve
     .await
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn insert_product(
     db: impl PgExecutor<'_>,
     slug: &str,
@@ -202,7 +202,7 @@ pub async fn insert_product(
     .await
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn insert_sku(
     db: impl PgExecutor<'_>,
     product_id: i64,
@@ -221,7 +221,7 @@ pub async fn insert_sku(
     .await
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn upsert_price(
     db: impl PgExecutor<'_>,
     sku_id: i64,
@@ -241,7 +241,7 @@ pub async fn upsert_price(
 }
 
 /// Changes the given fields of a product; `None` if it does not exist.
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn update_product(
     db: impl PgExecutor<'_>,
     id: i64,
@@ -262,7 +262,7 @@ pub async fn update_product(
     .await
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn set_stock(
     db: impl PgExecutor<'_>,
     sku_id: i64,
@@ -278,7 +278,7 @@ pub async fn set_stock(
 }
 
 /// Upserts markets (the development seed).
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn upsert_market(
     db: impl PgExecutor<'_>,
     code: &str,

@@ -65,7 +65,7 @@ pub struct NewOrder<'a> {
     pub pending_seconds: i64,
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn find(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<OrderRow>> {
     sqlx::query_as!(
         OrderRow,
@@ -78,7 +78,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<Order
     .await
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn lines_of(db: impl PgExecutor<'_>, orders: &[i64]) -> sqlx::Result<Vec<OrderLineRow>> {
     sqlx::query_as!(
         OrderLineRow,
@@ -90,7 +90,7 @@ pub async fn lines_of(db: impl PgExecutor<'_>, orders: &[i64]) -> sqlx::Result<V
     .await
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn history_of(db: impl PgExecutor<'_>, orders: &[i64]) -> sqlx::Result<Vec<HistoryRow>> {
     sqlx::query_as!(
         HistoryRow,
@@ -103,7 +103,7 @@ pub async fn history_of(db: impl PgExecutor<'_>, orders: &[i64]) -> sqlx::Result
 
 /// A page of orders, newest first: one user's (`user_id`) or everyone's,
 /// optionally of one status.
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn page(
     db: impl PgExecutor<'_> + Copy,
     user_id: Option<i64>,
@@ -139,7 +139,7 @@ pub async fn page(
 /// Serialises one user's checkouts for the rest of the transaction, so the
 /// pending-order cap and idempotency keys hold across markets too; a
 /// checkout waiting more than 5 s behind another gives up (`55P03`).
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn lock_user_checkouts(conn: &mut PgConnection, user_id: i64) -> sqlx::Result<()> {
     // The materialised CTE runs first, so the timeout covers the lock wait.
     sqlx::query!(
@@ -154,7 +154,7 @@ pub async fn lock_user_checkouts(conn: &mut PgConnection, user_id: i64) -> sqlx:
 
 /// After the user's lock: the order a key is bound to, if any, and how
 /// many of the user's orders await confirmation.
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn key_and_pending(
     conn: &mut PgConnection,
     user_id: i64,
@@ -174,7 +174,7 @@ pub async fn key_and_pending(
 /// The cart of (user, market) and its lines, locked: the cart row, then
 /// the SKU rows in id order (no deadlocks between checkouts sharing SKUs).
 /// No rows when there is no cart or it is empty.
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn lock_checkout_lines(
     conn: &mut PgConnection,
     user_id: i64,
@@ -205,7 +205,7 @@ pub async fn lock_checkout_lines(
 /// entry, the key bound (a concurrent twin fails on
 /// `idempotency_keys_pkey`), the cart emptied and touched. Returns the
 /// order's row and the time of its first (`pending`) history entry.
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn place(
     conn: &mut PgConnection,
     order: &NewOrder<'_>,
@@ -294,7 +294,7 @@ pub async fn place(
 }
 
 /// Returns an order's stock to its SKUs.
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn return_stock(conn: &mut PgConnection, order_id: i64) -> sqlx::Result<()> {
     sqlx::query!(
         "update skus set stock = skus.stock + l.quantity, updated_at = now()
@@ -307,7 +307,7 @@ pub async fn return_stock(conn: &mut PgConnection, order_id: i64) -> sqlx::Resul
     Ok(())
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn record_status(
     conn: &mut PgConnection,
     order_id: i64,
@@ -324,7 +324,7 @@ pub async fn record_status(
 }
 
 /// Locks an order row for a status change: its owner and status.
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn lock(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<(i64, String)>> {
     let row = sqlx::query!(
         "select user_id, status from orders where id = $1 for update",
@@ -335,7 +335,7 @@ pub async fn lock(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<(i64,
     Ok(row.map(|r| (r.user_id, r.status)))
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn set_status(conn: &mut PgConnection, id: i64, status: &str) -> sqlx::Result<()> {
     sqlx::query!(
         "update orders set status = $2, updated_at = now() where id = $1",
@@ -349,7 +349,7 @@ pub async fn set_status(conn: &mut PgConnection, id: i64, status: &str) -> sqlx:
 
 /// Pending orders past their deadline, locked; rows another replica holds
 /// are skipped, so replicas share the work.
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn lock_overdue(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<i64>> {
     sqlx::query_scalar!(
         "select id from orders where status = 'pending' and confirm_by < now()

@@ -10,7 +10,7 @@ pub struct WishlistItemRow {
     pub added_at: OffsetDateTime,
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn items(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Result<Vec<WishlistItemRow>> {
     sqlx::query_as!(
         WishlistItemRow,
@@ -26,7 +26,7 @@ pub async fn items(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Result<Vec<Wi
     .await
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn active_product_exists(db: impl PgExecutor<'_>, product_id: i64) -> sqlx::Result<bool> {
     let found = sqlx::query_scalar!(
         "select id from products where id = $1 and is_active",
@@ -38,7 +38,7 @@ pub async fn active_product_exists(db: impl PgExecutor<'_>, product_id: i64) -> 
 }
 
 /// Adds a product; adding twice keeps one entry.
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn add(db: impl PgExecutor<'_>, user_id: i64, product_id: i64) -> sqlx::Result<()> {
     sqlx::query!(
         "with wishlist as (
@@ -57,7 +57,7 @@ pub async fn add(db: impl PgExecutor<'_>, user_id: i64, product_id: i64) -> sqlx
     Ok(())
 }
 
-#[tracing::instrument(skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn remove(db: impl PgExecutor<'_>, user_id: i64, product_id: i64) -> sqlx::Result<()> {
     sqlx::query!(
         "delete from wishlist_items wi using wishlists w
