@@ -114,7 +114,7 @@ where
     // Without an exporter no span leaves the process: no processor at all,
     // so ending a span builds nothing. Trace ids still reach the logs and
     // `traceparent` still travels to auth-service.
-    let exporter_installed = exporter.is_some();
+    let exporting = exporter.is_some();
     if let Some(exporter) = exporter {
         builder = builder.with_span_processor(RequestIdOnSpans);
         builder = if batch {
@@ -126,7 +126,6 @@ where
     let provider = builder.build();
     global::set_tracer_provider(provider.clone());
     let tracer = provider.tracer(service_name);
-    let exporting = exporter_installed;
     // Logs: what RUST_LOG asks for (default `info`).
     let log_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = tracing_subscriber::fmt::layer()

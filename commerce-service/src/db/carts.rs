@@ -165,7 +165,6 @@ pub async fn add_if_sellable(
                select id, $3, $4 from cart
                on conflict (cart_id, sku_id)
                do update set quantity = cart_items.quantity + excluded.quantity
-               returning 1
            )
            select (select priced from sellable) as "priced?""#,
         user_id,
