@@ -6,8 +6,11 @@ use axum::response::{IntoResponse, Response};
 use common::Problem;
 pub use common::db::is_unavailable;
 
-use crate::password::PasswordError;
-use crate::sms::SmsError;
+use common::error_code::ErrorCode;
+
+use crate::accounts::password::PasswordError;
+use crate::otp::OtpError;
+use crate::otp::sms::SmsError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,5 +60,35 @@ impl IntoResponse for ApiError {
             }
         };
         problem.into_response()
+    }
+}
+
+/// The refusals of the phone-code feature, as API.md answers them.
+impl From<OtpError> for ApiError {
+    fn from(error: OtpError) -> Self {
+        match error {
+            OtpError::RateLimited(wait) => Problem::rate_limited(wait).into(),
+            OtpError::Wrong { burnt: false } => {
+                Problem::new(ErrorCode::OtpInvalid, "the code is wrong").into()
+            }
+            OtpError::Wrong { burnt: true } => Problem::new(
+                ErrorCode::OtpInvalid,
+                "the code is wrong; request a new one",
+            )
+            .into(),
+            OtpError::NoLiveCode => Problem::new(
+                ErrorCode::OtpExpired,
+                "no live code for this number; request a new one",
+            )
+            .into(),
+            OtpError::Locked(wait) => Problem::new(
+                ErrorCode::OtpLocked,
+                "too many wrong codes; request a new code",
+            )
+            .with_retry_after(wait)
+            .into(),
+            OtpError::Store(error) => error.into(),
+            OtpError::Sms(error) => error.into(),
+        }
     }
 }

@@ -1,17 +1,23 @@
 //! auth-service: phone-code and password login, access tokens signed with
 //! the keyring, rotating refresh tokens, sessions and revocation in Redis,
-//! users in PostgreSQL. `main.rs` is a thin shell around [`routes::app`].
+//! users in PostgreSQL.
+//!
+//! One folder per feature: `otp/` (codes, their limits, SMS), `sessions/`
+//! (issue, refresh rotation, revocation, token signing), `accounts/`
+//! (users, passwords, admin management). `routes/` is the HTTP surface
+//! only; `cli.rs` holds the subcommands and `main.rs` is a thin shell.
 
-pub mod auth;
+pub mod accounts;
+pub mod caller;
+pub mod cli;
 pub mod client_ip;
 pub mod config;
-pub mod db;
-pub mod domain;
 pub mod error;
-pub mod password;
+pub mod otp;
+pub mod rate_limit;
 pub mod routes;
-pub mod signing;
-pub mod sms;
+pub mod secrets;
+pub mod sessions;
 pub mod state;
 pub mod store;
 

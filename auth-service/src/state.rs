@@ -1,4 +1,6 @@
-//! The application state every handler and extractor draws from.
+//! The application state every handler and extractor draws from: the
+//! three features (each holding only what it needs) and what the HTTP
+//! surface itself uses.
 
 use std::sync::Arc;
 
@@ -10,11 +12,13 @@ use secrecy::ExposeSecret as _;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
+use crate::accounts::Accounts;
+use crate::accounts::password::PasswordHasher;
 use crate::config::Settings;
-use crate::domain::secrets::ServerKeys;
-use crate::password::PasswordHasher;
-use crate::signing::TokenIssuer;
-use crate::sms::{self, SmsSender};
+use crate::otp::{Otp, sms};
+use crate::secrets::ServerKeys;
+use crate::sessions::signing::TokenIssuer;
+use crate::sessions::{SessionPolicy, Sessions};
 use crate::store::RedisStore;
 
 #[derive(Clone, FromRef)]
@@ -23,11 +27,11 @@ pub struct AppState {
     pub lifecycle: common::http::Lifecycle,
     pub db: PgPool,
     pub store: RedisStore,
-    pub issuer: TokenIssuer,
     pub verifier: Verifier,
-    pub passwords: PasswordHasher,
-    pub sms: Arc<dyn SmsSender>,
-    pub keys: ServerKeys,
+    pub jwks: Arc<serde_json::Value>,
+    pub otp: Otp,
+    pub sessions: Sessions,
+    pub accounts: Accounts,
 }
 
 impl AppState {
@@ -55,19 +59,39 @@ impl AppState {
             .context("cannot set up the Redis connection")?;
         let store = RedisStore::new(conn, &settings.redis_key_prefix, settings.redis_timeout);
         let (issuer, verifier) = TokenIssuer::from_settings(&settings)?;
-        let passwords = PasswordHasher::new(&settings.password)?;
-        let sms = sms::from_settings(&settings.sms, store.clone())?;
         let keys = ServerKeys::derive(&settings.auth_secret_key);
+        let otp = Otp::new(
+            store.clone(),
+            sms::from_settings(&settings.sms, store.clone())?,
+            keys.clone(),
+            settings.otp.clone(),
+            &settings.phone_countries,
+        );
+        let accounts = Accounts::new(
+            db.clone(),
+            store.clone(),
+            PasswordHasher::new(&settings.password)?,
+            settings.password.clone(),
+            &settings.default_market,
+        );
+        let jwks = Arc::new(issuer.jwks().clone());
+        let sessions = Sessions::new(
+            db.clone(),
+            store.clone(),
+            issuer,
+            keys,
+            SessionPolicy::from(&settings),
+        );
         Ok(Self {
             lifecycle: common::http::Lifecycle::default(),
             settings: Arc::new(settings),
             db,
             store,
-            issuer,
             verifier,
-            passwords,
-            sms,
-            keys,
+            jwks,
+            otp,
+            sessions,
+            accounts,
         })
     }
 }

@@ -1,10 +1,10 @@
 //! `ApiError`: what a handler can fail with, and how each failure is
 //! answered (always problem+json; 5xx causes are logged once, here).
 
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use common::Problem;
 pub use common::db::is_unavailable;
+use common::error_code::ErrorCode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -34,8 +34,7 @@ impl IntoResponse for ApiError {
                 Problem::dependency_unavailable()
             }
             ApiError::Database(error) if is_lock_timeout(&error) => Problem::new(
-                StatusCode::CONFLICT,
-                "idempotency_in_progress",
+                ErrorCode::IdempotencyInProgress,
                 "another checkout of this cart is still running; retry shortly",
             ),
             other => {

@@ -1,20 +1,23 @@
 //! commerce-service: catalog, cart, wishlist and orders per market. Tokens
 //! are verified locally; auth-service is asked only whether a session still
-//! stands. `main.rs` is a thin shell around [`routes::app`].
+//! stands.
+//!
+//! One folder per feature: `catalog/` (markets, products, SKUs, prices,
+//! seed), `cart/`, `wishlist/`, `orders/` (checkout, idempotency, state
+//! machine, expiry). `caller/` says who is calling. `routes/` is the HTTP
+//! surface only; `cli.rs` holds the subcommands and `main.rs` is a thin
+//! shell.
 
-pub mod auth;
-pub mod auth_client;
-pub mod checkout;
+pub mod caller;
+pub mod cart;
+pub mod catalog;
+pub mod cli;
 pub mod config;
-pub mod db;
-pub mod domain;
 pub mod error;
-pub mod fulfilment;
-pub mod markets;
+pub mod orders;
 pub mod routes;
-pub mod seed;
 pub mod state;
-pub mod views;
+pub mod wishlist;
 
 pub use routes::app;
 pub use state::AppState;

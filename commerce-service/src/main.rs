@@ -1,9 +1,10 @@
-//! The commerce-service binary: serve (default), `migrate` or `seed`.
+//! The commerce-service binary: serve (default), or one of the subcommands
+//! of `cli.rs`: `migrate`, `seed`.
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use commerce_service::config::Settings;
-use commerce_service::{AppState, MIGRATOR};
+use commerce_service::{AppState, cli};
 
 #[derive(Parser)]
 #[command(
@@ -38,23 +39,14 @@ async fn main() -> anyhow::Result<()> {
     let state = AppState::connect(Settings::from_env()?)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(state).await,
-        Command::Migrate => migrate(&state).await,
-        Command::Seed => {
-            migrate(&state).await?;
-            let added = commerce_service::seed::seed(&state.db).await?;
-            println!("seeded markets us, in, eu and {added} new demo products");
-            Ok(())
-        }
+        Command::Migrate => cli::migrate(&state).await,
+        Command::Seed => cli::seed(&state).await,
     }
 }
 
-async fn migrate(state: &AppState) -> anyhow::Result<()> {
-    common::db::migrate(&MIGRATOR, &state.db).await
-}
-
 async fn serve(state: AppState) -> anyhow::Result<()> {
-    migrate(&state).await?;
-    tokio::spawn(commerce_service::fulfilment::run_expiry(
+    cli::migrate(&state).await?;
+    tokio::spawn(commerce_service::orders::fulfilment::run_expiry(
         state.db.clone(),
         state.settings.expiry_sweep_interval,
     ));

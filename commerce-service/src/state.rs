@@ -10,9 +10,9 @@ use secrecy::ExposeSecret as _;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::auth_client::AuthClient;
+use crate::caller::status::StatusClient;
+use crate::catalog::markets::Markets;
 use crate::config::Settings;
-use crate::markets::Markets;
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -20,7 +20,7 @@ pub struct AppState {
     pub lifecycle: common::http::Lifecycle,
     pub db: PgPool,
     pub verifier: Verifier,
-    pub auth: AuthClient,
+    pub token_status: StatusClient,
     pub markets: Markets,
 }
 
@@ -46,7 +46,7 @@ impl AppState {
                 leeway_seconds: settings.jwt_leeway_seconds,
             },
         );
-        let auth = AuthClient::new(
+        let token_status = StatusClient::new(
             &settings.auth_url,
             settings.internal_api_token.clone(),
             settings.auth_timeout,
@@ -58,7 +58,7 @@ impl AppState {
             settings: Arc::new(settings),
             db,
             verifier,
-            auth,
+            token_status,
         })
     }
 }

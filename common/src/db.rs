@@ -1,11 +1,14 @@
 //! What both services do the same way with PostgreSQL: tell an outage from
-//! a bug, map constraint violations by name, and migrate at start.
+//! a bug, map constraint violations by name at the call site, and migrate
+//! at start.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
+
+use crate::problem::Problem;
 
 /// Whether an error means "unreachable or overloaded" (answered 503)
 /// rather than a bug (500).
@@ -24,11 +27,36 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
 }
 
 /// Whether an error is a violation of the named constraint.
-pub fn on_constraint(error: &sqlx::Error, name: &str) -> bool {
+pub fn violates(error: &sqlx::Error, name: &str) -> bool {
     error
         .as_database_error()
         .and_then(|db| db.constraint())
         .is_some_and(|constraint| constraint == name)
+}
+
+/// Maps the violation of one named constraint to a problem at the call
+/// site, so a query reads `insert(..).await.on_constraint("users_email_key",
+/// || Problem::new(ErrorCode::EmailTaken, ..))?`; any other database error
+/// passes through unchanged into the service's own error type.
+pub trait OnConstraint<T> {
+    fn on_constraint<E>(self, name: &str, problem: impl FnOnce() -> Problem) -> Result<T, E>
+    where
+        E: From<sqlx::Error> + From<Problem>;
+}
+
+impl<T> OnConstraint<T> for Result<T, sqlx::Error> {
+    fn on_constraint<E>(self, name: &str, problem: impl FnOnce() -> Problem) -> Result<T, E>
+    where
+        E: From<sqlx::Error> + From<Problem>,
+    {
+        self.map_err(|error| {
+            if violates(&error, name) {
+                E::from(problem())
+            } else {
+                E::from(error)
+            }
+        })
+    }
 }
 
 /// Applies `migrator`, waiting up to half a minute for a database that is

@@ -7,6 +7,7 @@ use axum::http::{StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
+use crate::error_code::ErrorCode;
 use crate::problem::{FieldError, Problem};
 
 /// JSON body extractor: `415 unsupported_media_type` without a JSON content
@@ -25,11 +26,7 @@ where
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !has_json_content_type(request.headers()) {
-            return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "the request body must be application/json",
-            ));
+            return Err(Problem::unsupported_media_type());
         }
         let bytes = Bytes::from_request(request, state)
             .await
@@ -38,8 +35,7 @@ where
                     Problem::payload_too_large()
                 } else {
                     Problem::new(
-                        StatusCode::BAD_REQUEST,
-                        "malformed_json",
+                        ErrorCode::MalformedJson,
                         "the request body could not be read",
                     )
                 }
@@ -81,8 +77,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
 
 fn malformed_json() -> Problem {
     Problem::new(
-        StatusCode::BAD_REQUEST,
-        "malformed_json",
+        ErrorCode::MalformedJson,
         "the request body is not valid JSON",
     )
 }
@@ -188,7 +183,7 @@ mod tests {
     fn broken_syntax_is_malformed_json() {
         let problem = parse_json::<AddItem>(br#"{"sku_id": 1,"#).unwrap_err();
         assert_eq!(
-            (problem.status.as_u16(), problem.code),
+            (problem.status.as_u16(), problem.code.as_str()),
             (400, "malformed_json")
         );
         let problem =

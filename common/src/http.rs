@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::error_code::ErrorCode;
 use crate::problem::Problem;
 use crate::{request_id, telemetry};
 
@@ -40,8 +41,7 @@ async fn not_found() -> Problem {
 
 async fn method_not_allowed() -> Problem {
     Problem::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "this method is not allowed on this path",
     )
 }
@@ -66,8 +66,7 @@ async fn enforce_timeout(State(limit): State<Duration>, request: Request, next: 
         Err(_) => {
             tracing::warn!(timeout_ms = limit.as_millis() as u64, "request timed out");
             Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "timeout",
+                ErrorCode::Timeout,
                 "the request took too long; try again shortly",
             )
             .with_retry_after(crate::problem::DEPENDENCY_RETRY_AFTER_SECONDS)

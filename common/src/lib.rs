@@ -5,8 +5,10 @@
 pub mod claims;
 pub mod config;
 pub mod db;
+pub mod error_code;
 pub mod extract;
 pub mod http;
+pub mod ids;
 pub mod keys;
 pub mod market;
 pub mod pagination;
@@ -14,6 +16,8 @@ pub mod problem;
 pub mod request_id;
 pub mod telemetry;
 pub mod testing;
+pub mod token_status;
 pub mod verifier;
 
+pub use error_code::ErrorCode;
 pub use problem::Problem;

@@ -1,8 +1,8 @@
 //! Market codes (`us`, `in`, `eu`, ...): the storefront a request is for.
 
 use axum::http::HeaderMap;
-use axum::http::StatusCode;
 
+use crate::error_code::ErrorCode;
 use crate::problem::Problem;
 
 pub const X_MARKET: &str = "x-market";
@@ -29,8 +29,7 @@ pub fn is_well_formed(code: &str) -> bool {
 
 pub fn unknown_market() -> Problem {
     Problem::new(
-        StatusCode::BAD_REQUEST,
-        "unknown_market",
+        ErrorCode::UnknownMarket,
         "the X-Market header names no known market",
     )
 }

@@ -4,6 +4,8 @@
 use std::borrow::Cow;
 
 use axum::http::{HeaderValue, StatusCode, header};
+
+pub use crate::error_code::ErrorCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -32,13 +34,14 @@ impl FieldError {
     }
 }
 
-/// A problem+json error: an HTTP status, a machine-readable `code` from
-/// API.md and a human `detail`, plus the optional members some codes carry.
+/// A problem+json error: a machine-readable `code` from the catalogue (which
+/// fixes the HTTP status) and a human `detail`, plus the optional members
+/// some codes carry.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{code}: {detail}")]
 pub struct Problem {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub detail: Cow<'static, str>,
     pub errors: Vec<FieldError>,
     pub skus: Option<Vec<i64>>,
@@ -53,7 +56,7 @@ pub struct ProblemBody<'a> {
     pub title: &'a str,
     pub status: u16,
     pub detail: &'a str,
-    pub code: &'a str,
+    pub code: ErrorCode,
     pub request_id: String,
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     pub errors: &'a [FieldError],
@@ -62,13 +65,9 @@ pub struct ProblemBody<'a> {
 }
 
 impl Problem {
-    pub fn new(
-        status: StatusCode,
-        code: &'static str,
-        detail: impl Into<Cow<'static, str>>,
-    ) -> Self {
+    pub fn new(code: ErrorCode, detail: impl Into<Cow<'static, str>>) -> Self {
         Self {
-            status,
+            status: code.status(),
             code,
             detail: detail.into(),
             errors: Vec::new(),
@@ -96,11 +95,7 @@ impl Problem {
         };
         Self {
             errors,
-            ..Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                detail,
-            )
+            ..Self::new(ErrorCode::ValidationFailed, detail)
         }
     }
 
@@ -108,48 +103,53 @@ impl Problem {
         Self::validation(vec![FieldError::new(field, message)])
     }
 
-    pub fn unauthorized(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, code, detail)
-    }
-
     pub fn forbidden() -> Self {
         Self::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             "this action is not allowed for this account",
         )
     }
 
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
-    }
-
-    pub fn conflict(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, detail)
+        Self::new(ErrorCode::NotFound, "no such resource")
     }
 
     pub fn rate_limited(retry_after: u64) -> Self {
-        Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many requests; try again later",
-        )
-        .with_retry_after(retry_after)
+        Self::new(ErrorCode::RateLimited, "too many requests; try again later")
+            .with_retry_after(retry_after)
     }
 
     pub fn payload_too_large() -> Self {
         Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             "the request body exceeds 64 KiB",
+        )
+    }
+
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            ErrorCode::UnsupportedMediaType,
+            "the request body must be application/json",
+        )
+    }
+
+    /// `401 user_inactive`: the account is deactivated.
+    pub fn user_inactive() -> Self {
+        Self::new(ErrorCode::UserInactive, "this account is deactivated")
+    }
+
+    /// `401 token_revoked`: the token's session has ended.
+    pub fn token_revoked() -> Self {
+        Self::new(
+            ErrorCode::TokenRevoked,
+            "this session has ended; log in again",
         )
     }
 
     /// A backing service (database, Redis) is unreachable or too slow.
     pub fn dependency_unavailable() -> Self {
         Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "dependency_unavailable",
+            ErrorCode::DependencyUnavailable,
             "a backing service is unavailable; try again shortly",
         )
         .with_retry_after(DEPENDENCY_RETRY_AFTER_SECONDS)
@@ -158,25 +158,7 @@ impl Problem {
     /// An unexpected failure. The body stays generic; the cause is logged by
     /// the caller inside the request span.
     pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "an unexpected error occurred",
-        )
-    }
-
-    /// Whether this is one of the bearer-authentication failures that carry
-    /// `WWW-Authenticate` (login failures such as `otp_invalid` do not).
-    fn is_bearer_failure(&self) -> bool {
-        self.status == StatusCode::UNAUTHORIZED
-            && matches!(
-                self.code,
-                "missing_token"
-                    | "invalid_token"
-                    | "token_expired"
-                    | "token_revoked"
-                    | "user_inactive"
-            )
+        Self::new(ErrorCode::InternalError, "an unexpected error occurred")
     }
 }
 
@@ -200,7 +182,7 @@ impl IntoResponse for Problem {
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        if self.is_bearer_failure() {
+        if self.code.is_bearer_failure() {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(r#"Bearer error="invalid_token""#),
@@ -235,12 +217,12 @@ mod tests {
 
     #[tokio::test]
     async fn bearer_failures_carry_www_authenticate_and_unavailability_retry_after() {
-        let response = Problem::unauthorized("token_expired", "expired").into_response();
+        let response = Problem::new(ErrorCode::TokenExpired, "expired").into_response();
         assert_eq!(
             response.headers()[header::WWW_AUTHENTICATE],
             r#"Bearer error="invalid_token""#
         );
-        let response = Problem::unauthorized("otp_invalid", "wrong code").into_response();
+        let response = Problem::new(ErrorCode::OtpInvalid, "wrong code").into_response();
         assert!(response.headers().get(header::WWW_AUTHENTICATE).is_none());
         let response = Problem::dependency_unavailable().into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);

@@ -14,6 +14,7 @@ use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 
 use crate::claims::{ACCESS_TYP, AccessClaims};
+use crate::error_code::ErrorCode;
 use crate::keys::VerifyKeyring;
 use crate::problem::Problem;
 
@@ -34,10 +35,10 @@ impl From<VerifyError> for Problem {
     fn from(error: VerifyError) -> Self {
         match error {
             VerifyError::Invalid => {
-                Problem::unauthorized("invalid_token", "the access token is invalid")
+                Problem::new(ErrorCode::InvalidToken, "the access token is invalid")
             }
             VerifyError::Expired => {
-                Problem::unauthorized("token_expired", "the access token has expired")
+                Problem::new(ErrorCode::TokenExpired, "the access token has expired")
             }
         }
     }
@@ -176,8 +177,8 @@ impl Verifier {
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Problem> {
     let mut values = headers.get_all(axum::http::header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
-        return Err(Problem::unauthorized(
-            "missing_token",
+        return Err(Problem::new(
+            ErrorCode::MissingToken,
             "an access token is required",
         ));
     };

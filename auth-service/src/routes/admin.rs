@@ -3,20 +3,24 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use common::Problem;
+use common::claims::Role;
 use common::extract::{Id, Json, Path, Query};
 use common::pagination::{PageQuery, Paginated};
+use common::problem::FieldError;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::UserView;
-use super::login::parse_phone;
-use super::tokens::revoke_everything;
-use crate::auth::AdminUser;
-use crate::db::{on_constraint, users};
-use crate::domain::email::{normalize_email, password_problem};
+use super::phone_field;
+use crate::accounts::Accounts;
+use crate::accounts::admin::UserSearch as Search;
+use crate::accounts::email::{normalize_email, password_problem};
+use crate::accounts::views::UserView;
+use crate::caller::AdminUser;
 use crate::error::ApiError;
+use crate::otp::Otp;
+use crate::sessions::Sessions;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -40,7 +44,8 @@ pub struct UserSearch {
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])),
     params(UserSearch), responses((status = 200, body = Paginated<UserView>), (status = 403, description = "not an admin")))]
 async fn list_users(
-    State(state): State<AppState>,
+    State(accounts): State<Accounts>,
+    State(otp): State<Otp>,
     _admin: AdminUser,
     Query(search): Query<UserSearch>,
 ) -> Result<axum::Json<Paginated<UserView>>, ApiError> {
@@ -50,7 +55,7 @@ async fn list_users(
     }
     .validate()?;
     let phone = match search.phone.as_deref().filter(|p| !p.trim().is_empty()) {
-        Some(raw) => Some(parse_phone(raw, &state, "phone")?.e164().to_owned()),
+        Some(raw) => Some(phone_field(&otp, raw, "phone")?.e164().to_owned()),
         None => None,
     };
     let email = search
@@ -58,14 +63,14 @@ async fn list_users(
         .as_deref()
         .filter(|e| !e.trim().is_empty())
         .map(|e| e.trim().to_lowercase());
-    let (rows, total) = users::search(
-        &state.db,
-        phone.as_deref(),
-        email.as_deref(),
-        page.per_page,
-        page.offset(),
-    )
-    .await?;
+    let (rows, total) = accounts
+        .search(Search {
+            phone: phone.as_deref(),
+            email: email.as_deref(),
+            limit: page.per_page,
+            offset: page.offset(),
+        })
+        .await?;
     Ok(axum::Json(Paginated::new(
         rows.into_iter().map(UserView::from).collect(),
         page,
@@ -86,59 +91,29 @@ pub struct CreateUser {
     request_body = CreateUser,
     responses((status = 201, body = UserView), (status = 409, description = "`email_taken`")))]
 async fn create_user(
-    State(state): State<AppState>,
+    State(accounts): State<Accounts>,
     _admin: AdminUser,
     Json(body): Json<CreateUser>,
 ) -> Result<(StatusCode, axum::Json<UserView>), ApiError> {
     let mut errors = Vec::new();
     let email = normalize_email(&body.email);
     if email.is_none() {
-        errors.push(common::problem::FieldError::new(
-            "email",
-            "must be an email address",
-        ));
+        errors.push(FieldError::new("email", "must be an email address"));
     }
     if let Some(message) = password_problem(&body.password) {
-        errors.push(common::problem::FieldError::new("password", message));
+        errors.push(FieldError::new("password", message));
     }
-    if common::claims::Role::parse(&body.role).is_none() {
-        errors.push(common::problem::FieldError::new(
-            "role",
-            "must be customer or admin",
-        ));
+    if Role::parse(&body.role).is_none() {
+        errors.push(FieldError::new("role", "must be customer or admin"));
     }
     let Some(email) = email.filter(|_| errors.is_empty()) else {
         return Err(Problem::validation(errors).into());
     };
-    let row = create_password_account(&state, &email, &body.password, &body.role).await?;
+    let row = accounts
+        .create_with_password(&email, &body.password, &body.role)
+        .await?;
     tracing::info!(user_id = row.id, role = %row.role, "account created by an admin");
     Ok((StatusCode::CREATED, axum::Json(row.into())))
-}
-
-/// Hashes the password and inserts the account; `409 email_taken` if the
-/// email exists. Shared with the `create-admin` command.
-pub async fn create_password_account(
-    state: &AppState,
-    email: &str,
-    password: &str,
-    role: &str,
-) -> Result<users::UserRow, ApiError> {
-    let hash = state.passwords.hash(password).await?;
-    users::create_with_password(
-        &state.db,
-        email,
-        &hash,
-        role,
-        &state.settings.default_market,
-    )
-    .await
-    .map_err(|error| {
-        if on_constraint(&error, "users_email_key") {
-            Problem::conflict("email_taken", "an account with this email exists").into()
-        } else {
-            ApiError::from(error)
-        }
-    })
 }
 
 /// Deactivates a user: every session of theirs stops working.
@@ -146,15 +121,12 @@ pub async fn create_password_account(
     params(("id" = i64, Path, description = "user id")),
     responses((status = 200, body = UserView), (status = 404, description = "no such user")))]
 async fn deactivate_user(
-    State(state): State<AppState>,
+    State(accounts): State<Accounts>,
+    State(sessions): State<Sessions>,
     AdminUser(admin): AdminUser,
     Path(Id(id)): Path<Id>,
 ) -> Result<axum::Json<UserView>, ApiError> {
-    let row = users::set_active(&state.db, id, false)
-        .await?
-        .ok_or_else(Problem::not_found)?;
-    revoke_everything(&state, id).await?;
-    tracing::info!(user_id = id, admin_id = admin.user_id, "user deactivated");
+    let row = accounts.deactivate(&sessions, id, admin.user_id).await?;
     Ok(axum::Json(row.into()))
 }
 
@@ -163,13 +135,10 @@ async fn deactivate_user(
     params(("id" = i64, Path, description = "user id")),
     responses((status = 200, body = UserView), (status = 404, description = "no such user")))]
 async fn activate_user(
-    State(state): State<AppState>,
+    State(accounts): State<Accounts>,
     AdminUser(admin): AdminUser,
     Path(Id(id)): Path<Id>,
 ) -> Result<axum::Json<UserView>, ApiError> {
-    let row = users::set_active(&state.db, id, true)
-        .await?
-        .ok_or_else(Problem::not_found)?;
-    tracing::info!(user_id = id, admin_id = admin.user_id, "user activated");
+    let row = accounts.activate(id, admin.user_id).await?;
     Ok(axum::Json(row.into()))
 }

@@ -66,7 +66,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(axum::http::header::CACHE_CONTROL, "public, max-age=300")],
-        axum::Json(state.issuer.jwks().clone()),
+        axum::Json(state.jwks.as_ref().clone()),
     )
 }
 

@@ -54,13 +54,15 @@ async fn logout_takes_an_expired_access_token_or_a_refresh_token(pool: PgPool) {
     let pair = app.login_phone(PHONE).await;
     let user_id = pair["user"]["id"].as_i64().unwrap();
     let session_id: Uuid = pair["session_id"].as_str().unwrap().parse().unwrap();
-    let subject = auth_service::signing::Subject {
+    let subject = auth_service::sessions::signing::Subject {
         user_id,
         session_id,
         market: "us",
         role: Role::Customer,
     };
-    let expired = app.state.issuer.issue(subject, now_unix() - 7200).unwrap();
+    let (issuer, _) =
+        auth_service::sessions::signing::TokenIssuer::from_settings(&app.state.settings).unwrap();
+    let expired = issuer.issue(subject, now_unix() - 7200).unwrap();
     expect_problem(app.me(&expired).await, 401, "token_expired").await;
     let response = app
         .call(Method::POST, "/api/v1/auth/logout", &expired, None)

@@ -209,9 +209,12 @@ impl TestApp {
         .await
     }
 
-    /// Creates an account with a password directly (as `create-admin` does).
+    /// Creates an account with a password through the accounts use case
+    /// (the one `create-admin` and the admin API call).
     pub async fn create_account(&self, email: &str, password: &str, role: &str) -> i64 {
-        auth_service::routes::admin::create_password_account(&self.state, email, password, role)
+        self.state
+            .accounts
+            .create_with_password(email, password, role)
             .await
             .expect("account created")
             .id

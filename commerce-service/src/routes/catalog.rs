@@ -4,17 +4,19 @@ use axum::extract::State;
 use common::Problem;
 use common::extract::{Id, Path, Query};
 use common::pagination::{PageQuery, Paginated};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use sqlx::PgPool;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Storefront;
-use crate::db::catalog::{self, MarketRow};
-use crate::domain::validation::search_pattern;
+use crate::caller::Storefront;
+use crate::catalog::markets::Markets;
+use crate::catalog::search::search_pattern;
+use crate::catalog::views::{MarketList, ProductView};
+use crate::catalog::{self};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::views::{self, ProductView};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -23,38 +25,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_product))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MarketView {
-    pub code: String,
-    pub currency: String,
-    pub name: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MarketList {
-    pub items: Vec<MarketView>,
-}
-
 /// Every market.
 #[utoipa::path(get, path = "/api/v1/markets", tag = "catalog", responses((status = 200, body = MarketList)))]
-async fn list_markets(State(state): State<AppState>) -> Result<axum::Json<MarketList>, ApiError> {
-    let all = state.markets.all().await?;
-    let mut items: Vec<MarketView> = all
-        .values()
-        .map(
-            |MarketRow {
-                 code,
-                 currency,
-                 name,
-             }| MarketView {
-                code: code.clone(),
-                currency: currency.clone(),
-                name: name.clone(),
-            },
-        )
-        .collect();
-    items.sort_by(|a, b| a.code.cmp(&b.code));
-    Ok(axum::Json(MarketList { items }))
+async fn list_markets(State(markets): State<Markets>) -> Result<axum::Json<MarketList>, ApiError> {
+    Ok(axum::Json(catalog::market_list(&markets).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -70,7 +44,7 @@ pub struct ProductSearch {
     params(ProductSearch, ("X-Market" = Option<String>, Header, description = "storefront market")),
     responses((status = 200, body = Paginated<ProductView>), (status = 400, description = "`unknown_market`")))]
 async fn list_products(
-    State(state): State<AppState>,
+    State(db): State<PgPool>,
     Storefront(market): Storefront,
     Query(search): Query<ProductSearch>,
 ) -> Result<axum::Json<Paginated<ProductView>>, ApiError> {
@@ -79,22 +53,17 @@ async fn list_products(
         per_page: search.per_page,
     }
     .validate()?;
-    let pattern = search_pattern(search.q.as_deref())?;
-    let (rows, total) = catalog::sellable_products(
-        &state.db,
-        &market.code,
+    let pattern = search_pattern(search.q.as_deref())
+        .map_err(|message| Problem::invalid_field("q", message))?;
+    let (items, total) = catalog::storefront_page(
+        &db,
+        &market,
         pattern.as_deref(),
         page.per_page,
         page.offset(),
     )
     .await?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let skus = catalog::priced_skus(&state.db, &ids, &market.code).await?;
-    Ok(axum::Json(Paginated::new(
-        views::products(rows, skus, &market),
-        page,
-        total,
-    )))
+    Ok(axum::Json(Paginated::new(items, page, total)))
 }
 
 /// One product; `404` if inactive or not priced in the market.
@@ -102,17 +71,11 @@ async fn list_products(
     params(("id" = i64, Path), ("X-Market" = Option<String>, Header, description = "storefront market")),
     responses((status = 200, body = ProductView), (status = 404, description = "`not_found`")))]
 async fn get_product(
-    State(state): State<AppState>,
+    State(db): State<PgPool>,
     Storefront(market): Storefront,
     Path(Id(id)): Path<Id>,
 ) -> Result<axum::Json<ProductView>, ApiError> {
-    let product = catalog::product(&state.db, id)
-        .await?
-        .filter(|p| p.is_active)
-        .ok_or_else(Problem::not_found)?;
-    let skus = catalog::priced_skus(&state.db, &[id], &market.code).await?;
-    views::products(vec![product], skus, &market)
-        .pop()
-        .map(axum::Json)
-        .ok_or_else(|| Problem::not_found().into())
+    Ok(axum::Json(
+        catalog::storefront_product(&db, &market, id).await?,
+    ))
 }

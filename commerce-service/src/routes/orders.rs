@@ -5,22 +5,22 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use common::Problem;
+use common::error_code::ErrorCode;
 use common::extract::{Id, Path, Query, has_json_content_type, parse_json};
 use common::pagination::{PageQuery, Paginated};
 use serde::Deserialize;
+use sqlx::PgPool;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Customer;
-use crate::checkout::{Checkout, CheckoutOutcome, checkout};
-use crate::db::orders;
-use crate::domain::order_status::OrderStatus;
-use crate::domain::validation::{MAX_NOTE_CHARS, ShippingAddress, idempotency_key};
+use crate::caller::Customer;
 use crate::error::ApiError;
-use crate::fulfilment::{Actor, move_order};
+use crate::orders::address::{self, ShippingAddress};
+use crate::orders::checkout::{Checkout, checkout};
+use crate::orders::idempotency::{IdempotencyKey, KeyError};
+use crate::orders::{self, OrderView};
 use crate::state::AppState;
-use crate::views::{self, OrderView};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -38,15 +38,21 @@ pub struct CreateOrder {
 
 /// The body is optional: none at all, or JSON. Checked in API.md's order:
 /// content type (`415`), then the key and the JSON (`400`), then fields (`422`).
-fn parse_create_order(headers: &HeaderMap, body: &Bytes) -> Result<(String, CreateOrder), Problem> {
+fn parse_create_order(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(IdempotencyKey, CreateOrder), Problem> {
     if !body.is_empty() && !has_json_content_type(headers) {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "the request body must be application/json",
-        ));
+        return Err(Problem::unsupported_media_type());
     }
-    let key = idempotency_key(headers.get("idempotency-key"))?;
+    let raw_key = headers.get("idempotency-key").map(HeaderValue::as_bytes);
+    let key = IdempotencyKey::parse(raw_key).map_err(|error| {
+        let code = match error {
+            KeyError::Missing => ErrorCode::MissingIdempotencyKey,
+            KeyError::Malformed => ErrorCode::InvalidIdempotencyKey,
+        };
+        Problem::new(code, error.to_string())
+    })?;
     let request = if body.is_empty() {
         CreateOrder::default()
     } else {
@@ -70,16 +76,8 @@ async fn create_order(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (key, request) = parse_create_order(&headers, &body)?;
-    let note = request
-        .note
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty());
-    if note
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS)
-    {
-        return Err(Problem::invalid_field("note", "must be at most 1000 characters").into());
-    }
+    let note =
+        address::note(request.note).map_err(|message| Problem::invalid_field("note", message))?;
     let address = match request.shipping_address {
         Some(address) => Some(
             serde_json::to_value(address.validated().map_err(Problem::validation)?)
@@ -101,94 +99,61 @@ async fn create_order(
     )
     .await;
     let label = match &outcome {
-        Ok(CheckoutOutcome::Created(_)) => "created",
-        Ok(CheckoutOutcome::Replayed(_)) => "replayed",
-        Err(ApiError::Http(problem)) => problem.code,
+        Ok(outcome) if outcome.replayed => "replayed",
+        Ok(_) => "created",
+        Err(ApiError::Http(problem)) => problem.code.as_str(),
         Err(_) => "error",
     };
     metrics::counter!("checkouts_total", "outcome" => label).increment(1);
-    let (order, status, replayed) = match outcome? {
-        CheckoutOutcome::Created(order) => (*order, StatusCode::CREATED, false),
-        CheckoutOutcome::Replayed(id) => (
-            views::order(&state.db, id)
-                .await?
-                .ok_or_else(Problem::not_found)?,
-            StatusCode::OK,
-            true,
-        ),
-    };
-    let mut response = (status, axum::Json(order)).into_response();
-    if replayed {
+    let outcome = outcome?;
+    if outcome.replayed {
+        let mut response = (StatusCode::OK, axum::Json(outcome.order)).into_response();
         response
             .headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        return Ok(response);
     }
-    Ok(response)
+    Ok((StatusCode::CREATED, axum::Json(outcome.order)).into_response())
 }
 
 /// The caller's orders of every market, newest first.
 #[utoipa::path(get, path = "/api/v1/orders", tag = "orders", security(("bearer" = [])),
     params(PageQuery), responses((status = 200, body = Paginated<OrderView>)))]
 async fn list_orders(
-    State(state): State<AppState>,
+    State(db): State<PgPool>,
     customer: Customer,
     Query(query): Query<PageQuery>,
 ) -> Result<axum::Json<Paginated<OrderView>>, ApiError> {
     let page = query.validate()?;
-    let (rows, total) = orders::page(
-        &state.db,
+    let (items, total) = orders::page(
+        &db,
         Some(customer.user_id),
         None,
         page.per_page,
         page.offset(),
     )
     .await?;
-    Ok(axum::Json(Paginated::new(
-        views::orders(&state.db, rows).await?,
-        page,
-        total,
-    )))
+    Ok(axum::Json(Paginated::new(items, page, total)))
 }
 
 /// One of the caller's orders; anyone else's is `404`.
 #[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", security(("bearer" = [])),
     params(("id" = i64, Path)), responses((status = 200, body = OrderView), (status = 404, description = "`not_found`")))]
 async fn get_order(
-    State(state): State<AppState>,
+    State(db): State<PgPool>,
     customer: Customer,
     Path(Id(id)): Path<Id>,
 ) -> Result<axum::Json<OrderView>, ApiError> {
-    own_order(&state, customer.user_id, id)
-        .await
-        .map(axum::Json)
-}
-
-async fn own_order(state: &AppState, user_id: i64, id: i64) -> Result<OrderView, ApiError> {
-    let owner = orders::find(&state.db, id).await?.map(|o| o.user_id);
-    if owner != Some(user_id) {
-        return Err(Problem::not_found().into());
-    }
-    views::order(&state.db, id)
-        .await?
-        .ok_or_else(|| Problem::not_found().into())
+    Ok(axum::Json(orders::own(&db, customer.user_id, id).await?))
 }
 
 /// Cancels a `pending` or `confirmed` order; its stock comes back.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders", security(("bearer" = [])),
     params(("id" = i64, Path)), responses((status = 200, body = OrderView), (status = 409, description = "`invalid_transition`")))]
 async fn cancel_order(
-    State(state): State<AppState>,
+    State(db): State<PgPool>,
     customer: Customer,
     Path(Id(id)): Path<Id>,
 ) -> Result<axum::Json<OrderView>, ApiError> {
-    move_order(
-        &state.db,
-        id,
-        OrderStatus::Cancelled,
-        Actor::Customer(customer.user_id),
-    )
-    .await?;
-    own_order(&state, customer.user_id, id)
-        .await
-        .map(axum::Json)
+    Ok(axum::Json(orders::cancel(&db, customer.user_id, id).await?))
 }

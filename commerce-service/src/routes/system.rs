@@ -38,7 +38,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             .is_ok_and(|result| result.is_ok())
     };
     let auth = async {
-        tokio::time::timeout(CHECK_TIMEOUT, state.auth.reachable())
+        tokio::time::timeout(CHECK_TIMEOUT, state.token_status.reachable())
             .await
             .unwrap_or(false)
     };

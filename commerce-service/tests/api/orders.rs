@@ -171,7 +171,7 @@ async fn every_path_to_cancelled_returns_the_stock_exactly_once(pool: PgPool) {
 #[sqlx::test(migrator = "commerce_service::MIGRATOR")]
 async fn a_pending_order_past_its_deadline_is_cancelled_by_the_service(pool: PgPool) {
     let stack = spawn_with(pool, &[("PENDING_ORDER_TTL_SECONDS", "1")]).await;
-    tokio::spawn(commerce_service::fulfilment::run_expiry(
+    tokio::spawn(commerce_service::orders::fulfilment::run_expiry(
         stack.state.db.clone(),
         Duration::from_millis(200),
     ));

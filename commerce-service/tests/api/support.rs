@@ -109,15 +109,9 @@ pub async fn spawn(pool: PgPool) -> Stack {
 
 pub async fn spawn_with(pool: PgPool, extra: &[(&str, &str)]) -> Stack {
     common::telemetry::init_test_logging();
-    for (code, currency, name) in [
-        ("us", "USD", "United States"),
-        ("in", "INR", "India"),
-        ("eu", "EUR", "Europe"),
-    ] {
-        commerce_service::db::catalog::upsert_market(&pool, code, currency, name)
-            .await
-            .unwrap();
-    }
+    commerce_service::catalog::seed::seed_markets(&pool)
+        .await
+        .unwrap();
     let auth = start_auth(&pool).await;
     let state = AppState::with_pool(settings(&auth.base, extra), pool).unwrap();
     let base = serve(state.clone()).await;
@@ -254,11 +248,12 @@ impl Stack {
 
     /// An admin's access token.
     pub async fn admin_token(&self) -> String {
-        auth_service::routes::admin::create_password_account(
+        // The first admin has no HTTP route (as in production, where
+        // `auth-service create-admin` makes it): the same use case here.
+        auth_service::cli::create_admin_account(
             &self.auth.state,
             "admin@example.com",
             "admin-password",
-            "admin",
         )
         .await
         .unwrap();

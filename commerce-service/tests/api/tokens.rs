@@ -141,7 +141,7 @@ async fn logout_all_is_refused_on_every_device(pool: PgPool) {
 async fn a_warm_cache_does_not_call_auth_service(pool: PgPool) {
     let stack = spawn_with(pool, &[("STATUS_CACHE_TTL_MS", "60000")]).await;
     let buyer = stack.login("+13128059851", "us").await;
-    let before = stack.state.auth.calls();
+    let before = stack.state.token_status.calls();
     let answers =
         futures::future::join_all((0..20).map(|_| stack.get("/api/v1/cart", &buyer.token))).await;
     assert!(answers.iter().all(|r| r.status() == StatusCode::OK));
@@ -152,7 +152,7 @@ async fn a_warm_cache_does_not_call_auth_service(pool: PgPool) {
         );
     }
     assert_eq!(
-        stack.state.auth.calls() - before,
+        stack.state.token_status.calls() - before,
         1,
         "concurrent misses make one call, hits make none"
     );
@@ -198,7 +198,7 @@ async fn with_auth_service_down_and_nothing_cached_requests_are_503_and_change_n
 async fn local_checks_refuse_bad_tokens_before_asking_auth_service(pool: PgPool) {
     let stack = spawn(pool).await;
     let buyer = stack.login("+13128059851", "us").await;
-    let before = stack.state.auth.calls();
+    let before = stack.state.token_status.calls();
     let mut expired = claims_of(&buyer.token);
     expired["exp"] = json!(expired["iat"].as_i64().unwrap() - 3600);
     expect_problem(
@@ -234,7 +234,7 @@ async fn local_checks_refuse_bad_tokens_before_asking_auth_service(pool: PgPool)
     )
     .await;
     assert_eq!(
-        stack.state.auth.calls(),
+        stack.state.token_status.calls(),
         before,
         "no call for a token that fails locally"
     );

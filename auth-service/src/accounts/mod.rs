@@ -1,0 +1,97 @@
+//! Accounts: the users table (`users.rs`), email addresses and password
+//! rules (`email.rs`), Argon2id hashing (`password.rs`), password login
+//! with its limits (`login.rs`), admin user management (`admin.rs`), and
+//! the caller's own account here: profile, password change, deletion.
+
+pub mod admin;
+pub mod email;
+pub mod login;
+pub mod password;
+pub mod users;
+pub mod views;
+
+use std::sync::Arc;
+
+use common::Problem;
+use common::error_code::ErrorCode;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use self::password::PasswordHasher;
+use self::users::UserRow;
+use crate::config::PasswordSettings;
+use crate::error::ApiError;
+use crate::sessions::Sessions;
+use crate::store::RedisStore;
+
+/// The accounts feature: what it needs and nothing else; cheap to clone.
+#[derive(Clone)]
+pub struct Accounts {
+    db: PgPool,
+    store: RedisStore,
+    passwords: PasswordHasher,
+    limits: Arc<PasswordSettings>,
+    /// The market of accounts an admin creates.
+    default_market: Arc<str>,
+}
+
+impl Accounts {
+    pub fn new(
+        db: PgPool,
+        store: RedisStore,
+        passwords: PasswordHasher,
+        limits: PasswordSettings,
+        default_market: &str,
+    ) -> Self {
+        Self {
+            db,
+            store,
+            passwords,
+            limits: Arc::new(limits),
+            default_market: default_market.into(),
+        }
+    }
+
+    /// A user by id; `404` if there is none.
+    pub async fn get(&self, user_id: i64) -> Result<UserRow, ApiError> {
+        users::find(&self.db, user_id)
+            .await?
+            .ok_or_else(|| Problem::not_found().into())
+    }
+
+    /// Deletes an account: deactivated, phone and email erased, every
+    /// session ended.
+    pub async fn delete(&self, sessions: &Sessions, user_id: i64) -> Result<(), ApiError> {
+        users::erase(&self.db, user_id).await?;
+        sessions.revoke_everything(user_id).await?;
+        tracing::info!(user_id, "account deleted");
+        Ok(())
+    }
+
+    /// Changes a password after checking the current one (under the
+    /// login failure limit); every session but `current` ends.
+    pub async fn change_password(
+        &self,
+        sessions: &Sessions,
+        user_id: i64,
+        current: Uuid,
+        current_password: &str,
+        new_password: &str,
+    ) -> Result<(), ApiError> {
+        let row = self.get(user_id).await?;
+        let Some(email) = row.email.as_deref() else {
+            // Phone-only accounts have no password to change.
+            return Err(Problem::new(
+                ErrorCode::InvalidCredentials,
+                "this account has no password",
+            )
+            .into());
+        };
+        self.verify_password(email, current_password).await?;
+        let hash = self.passwords.hash(new_password).await?;
+        users::set_password(&self.db, user_id, &hash).await?;
+        sessions.end_others(user_id, current).await?;
+        tracing::info!(user_id, "password changed");
+        Ok(())
+    }
+}

@@ -1,0 +1,35 @@
+//! The JSON shape of a user.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use super::users::UserRow;
+
+/// A user as API.md shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: i64,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub role: String,
+    pub market: String,
+    pub is_active: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<UserRow> for UserView {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: row.id,
+            phone: row.phone,
+            email: row.email,
+            role: row.role,
+            market: row.market,
+            is_active: row.is_active,
+            created_at: row.created_at,
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The subcommands of the binary besides serving: `migrate`, `keygen` and
+//! `create-admin`.
+
+use std::io::Read as _;
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+
+use crate::accounts::email::{normalize_email, password_problem};
+use crate::accounts::users;
+use crate::state::AppState;
+
+/// Applies pending migrations of the users database.
+pub async fn migrate(state: &AppState) -> anyhow::Result<()> {
+    common::db::migrate(&crate::MIGRATOR, &state.db).await
+}
+
+/// Creates an admin account; the password comes from `ADMIN_PASSWORD` or,
+/// when that is unset, from stdin. With `if_missing`, an existing account
+/// is success.
+pub async fn create_admin(state: &AppState, email: &str, if_missing: bool) -> anyhow::Result<()> {
+    migrate(state).await?;
+    let email = normalize_email(email).context("--email is not an email address")?;
+    if users::find_by_email(&state.db, &email).await?.is_some() {
+        if if_missing {
+            println!("admin {email} already exists");
+            return Ok(());
+        }
+        bail!("an account with email {email} already exists");
+    }
+    let password = match std::env::var("ADMIN_PASSWORD") {
+        Ok(password) if !password.is_empty() => password,
+        _ => {
+            let mut input = String::new();
+            std::io::stdin()
+                .read_to_string(&mut input)
+                .context("reading the password from stdin")?;
+            input.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    let id = create_admin_account(state, &email, &password).await?;
+    println!("admin {email} created with id {id}");
+    Ok(())
+}
+
+/// The first admin of a new deployment (there is no HTTP route for it: an
+/// admin creates the others). Returns the new user's id.
+pub async fn create_admin_account(
+    state: &AppState,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<i64> {
+    let email = normalize_email(email).context("not an email address")?;
+    if let Some(problem) = password_problem(password) {
+        bail!("the password {problem}");
+    }
+    let row = state
+        .accounts
+        .create_with_password(&email, password, "admin")
+        .await
+        .map_err(|error| anyhow::anyhow!("creating the admin: {error}"))?;
+    Ok(row.id)
+}
+
+/// Writes a new Ed25519 key pair as `DIR/KID.pem` (signing, for
+/// `JWT_SIGNING_KEYS`, mode 0600) and `DIR/KID.pub.pem` (for
+/// `JWT_VERIFY_KEYS`), unless the private key file exists already.
+pub fn keygen(dir: &Path, kid: &str) -> anyhow::Result<()> {
+    use common::keys::{
+        ed25519_pkcs8_from_seed, ed25519_public_from_seed, ed25519_spki_from_public,
+        generate_ed25519_seed, pem,
+    };
+    anyhow::ensure!(
+        !kid.is_empty()
+            && kid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "--kid is letters, digits, - and _"
+    );
+    let private_path = dir.join(format!("{kid}.pem"));
+    let public_path = dir.join(format!("{kid}.pub.pem"));
+    if private_path.exists() {
+        println!("{} exists; keeping it", private_path.display());
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let seed = generate_ed25519_seed()?;
+    let public = ed25519_public_from_seed(&seed)?;
+    std::fs::write(
+        &public_path,
+        pem("PUBLIC KEY", &ed25519_spki_from_public(&public)?),
+    )?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(
+        &mut options.open(&private_path)?,
+        pem("PRIVATE KEY", &ed25519_pkcs8_from_seed(&seed)?).as_bytes(),
+    )?;
+    println!(
+        "wrote {} and {}\n  auth-service:     JWT_SIGNING_KEYS={kid}={}\n  commerce-service: JWT_VERIFY_KEYS={kid}={}",
+        private_path.display(),
+        public_path.display(),
+        private_path.display(),
+        public_path.display()
+    );
+    Ok(())
+}

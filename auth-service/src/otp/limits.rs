@@ -1,0 +1,78 @@
+//! Every limit on sending and checking codes, in one place: the per-IP,
+//! per-country and total hourly budgets of sends (fixed windows from
+//! `rate_limit.rs`), the per-IP budget of checks, and the per-number
+//! limits that the send script enforces atomically with storing the code
+//! (resend cooldown, hourly cap) and the verify script with checking it
+//! (attempts before the code is burnt).
+
+use std::net::IpAddr;
+
+use super::OtpError;
+use super::phone::Phone;
+use crate::config::OtpSettings;
+use crate::store::RedisStore;
+
+pub use super::store::{SendOutcome, VerifyOutcome};
+
+const HOUR: u64 = 3600;
+
+/// The per-number limits of one send, applied inside the send script.
+#[derive(Debug, Clone, Copy)]
+pub struct SendLimits {
+    pub code_ttl_seconds: u64,
+    pub resend_seconds: u64,
+    pub per_number_hour: u32,
+}
+
+impl From<&OtpSettings> for SendLimits {
+    fn from(settings: &OtpSettings) -> Self {
+        Self {
+            code_ttl_seconds: settings.code_ttl_seconds,
+            resend_seconds: settings.resend_seconds,
+            per_number_hour: settings.per_number_hour,
+        }
+    }
+}
+
+/// Counts a send against the per-IP, per-country and total budgets; the
+/// first one exhausted refuses it (and is counted in a metric by name).
+pub async fn check_send_budgets(
+    store: &RedisStore,
+    settings: &OtpSettings,
+    phone: &Phone,
+    client_ip: IpAddr,
+) -> Result<(), OtpError> {
+    let budgets = [
+        ("otp-ip", client_ip.to_string(), settings.per_ip_hour),
+        (
+            "otp-country",
+            phone.country().to_owned(),
+            settings.per_country_hour,
+        ),
+        ("otp-total", "all".to_owned(), settings.total_hour),
+    ];
+    for (name, subject, limit) in budgets {
+        if let Err(wait) = store.hit(name, &subject, limit, HOUR).await? {
+            metrics::counter!("otp_sends_refused_total", "reason" => name).increment(1);
+            return Err(OtpError::RateLimited(wait.0));
+        }
+    }
+    Ok(())
+}
+
+/// Counts a code check against the per-IP budget.
+pub async fn check_verify_budget(
+    store: &RedisStore,
+    settings: &OtpSettings,
+    client_ip: IpAddr,
+) -> Result<(), OtpError> {
+    store
+        .hit(
+            "otp-verify-ip",
+            &client_ip.to_string(),
+            settings.verify_per_ip_hour,
+            HOUR,
+        )
+        .await?
+        .map_err(|wait| OtpError::RateLimited(wait.0))
+}

@@ -1,0 +1,180 @@
+//! Logging in by SMS code: codes are drawn (`code.rs`), kept hashed in
+//! Redis with their attempts and cooldown (`store.rs`), limited per number,
+//! client IP, country and in total (`limits.rs`, every send and verify
+//! limit in one place), delivered by a provider (`sms.rs`) or, in
+//! development, to the outbox (`outbox.rs`). Numbers are parsed by
+//! `phone.rs`. [`Otp::send_code`] and [`log_in`] are the use cases.
+
+pub mod code;
+pub mod limits;
+pub mod outbox;
+pub mod phone;
+pub mod sms;
+pub mod store;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::Serialize;
+use sqlx::PgPool;
+use utoipa::ToSchema;
+
+use self::code::generate_code;
+use self::limits::{SendLimits, SendOutcome, VerifyOutcome};
+use self::outbox::OutboxMessage;
+use self::phone::{Phone, PhoneError};
+use self::sms::{SmsError, SmsSender};
+use crate::accounts::users;
+use crate::config::OtpSettings;
+use crate::error::ApiError;
+use crate::secrets::ServerKeys;
+use crate::sessions::{Sessions, TokenPair};
+use crate::store::{RedisStore, StoreError};
+
+/// The phone-code feature: what it needs and nothing else; cheap to clone.
+#[derive(Clone)]
+pub struct Otp {
+    store: RedisStore,
+    sms: Arc<dyn SmsSender>,
+    keys: ServerKeys,
+    settings: Arc<OtpSettings>,
+    /// ISO codes numbers may come from; empty allows every country.
+    countries: Arc<[String]>,
+}
+
+/// Why a code was not sent or not accepted (the HTTP answer is chosen by
+/// `error.rs`).
+#[derive(Debug, thiserror::Error)]
+pub enum OtpError {
+    #[error("over a send or verify limit; retry in {0} s")]
+    RateLimited(u64),
+    #[error("wrong code")]
+    Wrong {
+        /// The last attempt allowed: the code is now void.
+        burnt: bool,
+    },
+    #[error("no live code for this number")]
+    NoLiveCode,
+    #[error("too many wrong codes; a new code may be sent in {0} s")]
+    Locked(u64),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Sms(#[from] SmsError),
+}
+
+/// The answer to a send: how long the code lives and when to resend.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CodeSent {
+    pub expires_in: u64,
+    pub resend_after: u64,
+}
+
+/// A phone login attempt, its fields already parsed.
+#[derive(Debug)]
+pub struct PhoneLogin<'a> {
+    pub phone: &'a Phone,
+    pub code: &'a str,
+    pub client_ip: IpAddr,
+    pub market: &'a str,
+    pub device_name: Option<&'a str>,
+}
+
+impl Otp {
+    pub fn new(
+        store: RedisStore,
+        sms: Arc<dyn SmsSender>,
+        keys: ServerKeys,
+        settings: OtpSettings,
+        countries: &[String],
+    ) -> Self {
+        Self {
+            store,
+            sms,
+            keys,
+            settings: Arc::new(settings),
+            countries: countries.into(),
+        }
+    }
+
+    /// A number as a request wrote it, checked against the allowed countries.
+    pub fn parse_phone(&self, input: &str) -> Result<Phone, PhoneError> {
+        Phone::parse(input, &self.countries)
+    }
+
+    /// Sends a fresh code to `phone` within every limit; a resend voids the
+    /// previous code. The answer does not tell whether the number has an account.
+    pub async fn send_code(&self, phone: &Phone, client_ip: IpAddr) -> Result<CodeSent, OtpError> {
+        limits::check_send_budgets(&self.store, &self.settings, phone, client_ip).await?;
+        let code = generate_code();
+        let digest = self.keys.code_digest(phone.e164(), &code);
+        let limits = SendLimits::from(self.settings.as_ref());
+        if let SendOutcome::Refused(wait) =
+            self.store.store_code(phone.e164(), &digest, limits).await?
+        {
+            metrics::counter!("otp_sends_refused_total", "reason" => "otp-number").increment(1);
+            return Err(OtpError::RateLimited(wait));
+        }
+        self.sms.send(phone.e164(), &code).await?;
+        metrics::counter!("otp_sends_total").increment(1);
+        Ok(CodeSent {
+            expires_in: self.settings.code_ttl_seconds,
+            resend_after: self.settings.resend_seconds,
+        })
+    }
+
+    /// Checks a presented code under the per-IP verify limit; a right code
+    /// is used up.
+    pub async fn verify_code(
+        &self,
+        phone: &Phone,
+        code: &str,
+        client_ip: IpAddr,
+    ) -> Result<(), OtpError> {
+        limits::check_verify_budget(&self.store, &self.settings, client_ip).await?;
+        let digest = self.keys.code_digest(phone.e164(), code);
+        let outcome = self
+            .store
+            .check_code(phone.e164(), &digest, self.settings.max_attempts)
+            .await?;
+        metrics::counter!("otp_verifications_total", "outcome" => outcome.label()).increment(1);
+        match outcome {
+            VerifyOutcome::Accepted => Ok(()),
+            VerifyOutcome::Wrong => Err(OtpError::Wrong { burnt: false }),
+            VerifyOutcome::WrongAndBurnt => {
+                metrics::counter!("otp_codes_locked_total").increment(1);
+                Err(OtpError::Wrong { burnt: true })
+            }
+            VerifyOutcome::NoLiveCode => Err(OtpError::NoLiveCode),
+            VerifyOutcome::Locked(wait) => Err(OtpError::Locked(wait)),
+        }
+    }
+
+    /// Whether codes go to the development outbox (`SMS_PROVIDER=log`);
+    /// with a real provider the outbox does not exist.
+    pub fn has_dev_outbox(&self) -> bool {
+        self.sms.has_dev_outbox()
+    }
+
+    /// Development only: the codes sent to a number, newest first.
+    pub async fn dev_outbox(&self, phone: &Phone) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.store.read_outbox(phone.e164()).await
+    }
+}
+
+/// Exchanges a right code for a session; the user is created on first login.
+pub async fn log_in(
+    otp: &Otp,
+    db: &PgPool,
+    sessions: &Sessions,
+    login: PhoneLogin<'_>,
+) -> Result<TokenPair, ApiError> {
+    otp.verify_code(login.phone, login.code, login.client_ip)
+        .await?;
+    let user = users::find_or_create_by_phone(db, login.phone.e164(), login.market).await?;
+    if !user.is_active {
+        return Err(common::Problem::user_inactive().into());
+    }
+    tracing::info!(user_id = user.id, phone = %login.phone.masked(), "phone login");
+    sessions.start(user, login.market, login.device_name).await
+}

@@ -1,0 +1,223 @@
+//! Sessions: starting one on login ([`Sessions::start`]), refresh rotation
+//! with its script (`rotation.rs`), ending one or all of a user's
+//! (logout, logout-all, deactivation), whether a token still stands
+//! (`standing.rs`), the session records in Redis (`store.rs`), the refresh
+//! token's format (`refresh_token.rs`) and access-token signing
+//! (`signing.rs`).
+
+pub mod refresh_token;
+pub mod rotation;
+pub mod signing;
+pub mod standing;
+pub mod store;
+pub mod views;
+
+use common::Problem;
+use common::claims::Role;
+use common::error_code::ErrorCode;
+use common::verifier::now_unix;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use self::refresh_token::RefreshToken;
+use self::signing::{Subject, TokenIssuer};
+use self::store::NewSession;
+pub use self::views::{SessionList, SessionView, TokenPair};
+use crate::accounts::users::UserRow;
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::secrets::ServerKeys;
+use crate::store::RedisStore;
+
+/// Lifetimes of tokens and sessions.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub access_token_ttl_seconds: u64,
+    pub jwt_leeway_seconds: u64,
+    pub refresh_idle_seconds: u64,
+    pub session_max_seconds: u64,
+    pub refresh_grace_seconds: u64,
+}
+
+impl From<&Settings> for SessionPolicy {
+    fn from(settings: &Settings) -> Self {
+        Self {
+            access_token_ttl_seconds: settings.access_token_ttl_seconds,
+            jwt_leeway_seconds: settings.jwt_leeway_seconds,
+            refresh_idle_seconds: settings.refresh_idle_seconds,
+            session_max_seconds: settings.session_max_seconds,
+            refresh_grace_seconds: settings.refresh_grace_seconds,
+        }
+    }
+}
+
+/// The sessions feature: what it needs and nothing else; cheap to clone.
+#[derive(Clone)]
+pub struct Sessions {
+    db: PgPool,
+    store: RedisStore,
+    issuer: TokenIssuer,
+    keys: ServerKeys,
+    policy: SessionPolicy,
+}
+
+/// The longest `device_name` a session keeps.
+pub const MAX_DEVICE_NAME_CHARS: usize = 100;
+
+/// A `device_name` as given: trimmed, empty is none; `Err` with the reason
+/// when longer than 100 characters or holding control characters.
+pub fn device_name(name: Option<String>) -> Result<Option<String>, &'static str> {
+    match name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()) {
+        Some(name)
+            if name.chars().count() > MAX_DEVICE_NAME_CHARS
+                || name.chars().any(char::is_control) =>
+        {
+            Err("must be at most 100 printable characters")
+        }
+        other => Ok(other),
+    }
+}
+
+/// `401 refresh_invalid`: unknown, expired, or of an ended session.
+pub fn refresh_invalid() -> Problem {
+    Problem::new(
+        ErrorCode::RefreshInvalid,
+        "the refresh token is not valid; log in again",
+    )
+}
+
+impl Sessions {
+    pub fn new(
+        db: PgPool,
+        store: RedisStore,
+        issuer: TokenIssuer,
+        keys: ServerKeys,
+        policy: SessionPolicy,
+    ) -> Self {
+        Self {
+            db,
+            store,
+            issuer,
+            keys,
+            policy,
+        }
+    }
+
+    /// Starts a session for `user` and answers with its first token pair.
+    pub async fn start(
+        &self,
+        user: UserRow,
+        market: &str,
+        device_name: Option<&str>,
+    ) -> Result<TokenPair, ApiError> {
+        let now = now_unix();
+        let session_id = Uuid::new_v4();
+        let refresh = RefreshToken::first(user.id, session_id);
+        let policy = &self.policy;
+        self.store
+            .create_session(&NewSession {
+                id: session_id,
+                user_id: user.id,
+                market,
+                device_name,
+                now,
+                refresh_digest: &refresh.digest(),
+                idle_seconds: policy.refresh_idle_seconds,
+                max_seconds: policy.session_max_seconds,
+            })
+            .await?;
+        metrics::counter!("auth_sessions_started_total").increment(1);
+        self.token_pair(
+            user,
+            session_id,
+            market,
+            &refresh,
+            policy.refresh_idle_seconds.min(policy.session_max_seconds),
+        )
+    }
+
+    /// A pair of a fresh access token and the given refresh token.
+    fn token_pair(
+        &self,
+        user: UserRow,
+        session_id: Uuid,
+        market: &str,
+        refresh: &RefreshToken,
+        refresh_expires_in: u64,
+    ) -> Result<TokenPair, ApiError> {
+        let subject = Subject {
+            user_id: user.id,
+            session_id,
+            market,
+            role: Role::parse(&user.role).unwrap_or(Role::Customer),
+        };
+        let access_token = self.issuer.issue(subject, now_unix())?;
+        Ok(TokenPair {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.issuer.ttl_seconds(),
+            refresh_token: refresh.encode(&self.keys),
+            refresh_expires_in,
+            session_id,
+            user: user.into(),
+        })
+    }
+
+    /// The user and session a refresh token names, if it is one we issued
+    /// (logout without an access token).
+    pub fn refresh_owner(&self, presented: &str) -> Result<(i64, Uuid), Problem> {
+        let token = RefreshToken::decode(presented, &self.keys).ok_or_else(refresh_invalid)?;
+        Ok((token.user_id, token.session_id))
+    }
+
+    /// Logout: ends the session if it is the user's; ending one that has
+    /// already ended (or another user's) changes nothing.
+    pub async fn end(&self, user_id: i64, session_id: Uuid) -> Result<(), ApiError> {
+        if let Some(session) = self.store.session(session_id).await?
+            && session.user_id == user_id
+        {
+            self.store.end_session(&session).await?;
+            tracing::info!(user_id, %session_id, "logout");
+        }
+        Ok(())
+    }
+
+    /// Ends one of the user's sessions; another user's is `404`.
+    pub async fn end_own(&self, user_id: i64, session_id: Uuid) -> Result<(), ApiError> {
+        match self.store.session(session_id).await? {
+            Some(session) if session.user_id == user_id => {
+                self.store.end_session(&session).await?;
+                Ok(())
+            }
+            _ => Err(Problem::not_found().into()),
+        }
+    }
+
+    /// The user's live sessions, newest first, `current` marked.
+    pub async fn list(&self, user_id: i64, current: Uuid) -> Result<SessionList, ApiError> {
+        let sessions = self.store.user_sessions(user_id).await?;
+        let items = sessions
+            .into_iter()
+            .map(|session| SessionView::new(session, current))
+            .collect();
+        Ok(SessionList { items })
+    }
+
+    /// Ends every session of a user and refuses every token issued so far
+    /// (logout-all, deactivation, account deletion).
+    pub async fn revoke_everything(&self, user_id: i64) -> Result<(), ApiError> {
+        let policy = &self.policy;
+        // The marker must outlive every access token issued before it.
+        let marker_ttl = policy.access_token_ttl_seconds + policy.jwt_leeway_seconds + 60;
+        self.store
+            .revoke_user(user_id, now_unix(), marker_ttl)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every session of a user but `keep` (password change).
+    pub async fn end_others(&self, user_id: i64, keep: Uuid) -> Result<(), ApiError> {
+        self.store.end_sessions_except(user_id, Some(keep)).await?;
+        Ok(())
+    }
+}

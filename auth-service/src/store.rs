@@ -1,0 +1,114 @@
+//! The Redis connection of auth-service and the names of every key it
+//! writes. The features add their own operations on [`RedisStore`] beside
+//! their rules: sessions and refresh rotation in `sessions/store.rs`, codes
+//! in `otp/store.rs`, the development outbox in `otp/outbox.rs`, fixed-window
+//! limits in `rate_limit.rs`.
+//!
+//! Every key is listed in [`Keys`]. Each carries a hash tag (`{s:<sid>}`,
+//! `{u:<uid>}`, `{p:<phone>}`, `{rl:...}`) so that every multi-key step
+//! touches one slot and the same scripts run on Redis Cluster.
+
+use std::future::Future;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use uuid::Uuid;
+
+/// The Redis side of auth-service; cheap to clone.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    keys: Keys,
+    timeout: Duration,
+}
+
+/// Names of every key auth-service writes.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Hash of one session: user, market, device, times, refresh digests.
+    pub fn session(&self, sid: Uuid) -> String {
+        format!("{}:{{s:{}}}", self.prefix, sid.simple())
+    }
+    /// Set of a user's session ids.
+    pub fn user_sessions(&self, user_id: i64) -> String {
+        format!("{}:{{u:{user_id}}}:sessions", self.prefix)
+    }
+    /// A user's "not before": tokens issued earlier are revoked (logout-all).
+    pub fn user_not_before(&self, user_id: i64) -> String {
+        format!("{}:{{u:{user_id}}}:nbf", self.prefix)
+    }
+    /// The live code of a number: digest, attempts, burnt flag.
+    pub fn otp(&self, e164: &str) -> String {
+        format!("{}:{{p:{e164}}}:otp", self.prefix)
+    }
+    /// Present while a number's resend cooldown runs.
+    pub fn otp_cooldown(&self, e164: &str) -> String {
+        format!("{}:{{p:{e164}}}:cooldown", self.prefix)
+    }
+    /// Codes sent to a number in the current hour.
+    pub fn otp_sends(&self, e164: &str) -> String {
+        format!("{}:{{p:{e164}}}:sends", self.prefix)
+    }
+    /// Development outbox of a number (list of JSON messages).
+    pub fn outbox(&self, e164: &str) -> String {
+        format!("{}:{{p:{e164}}}:outbox", self.prefix)
+    }
+    /// A fixed-window counter of a named limit and subject.
+    pub fn limit(&self, name: &str, subject: &str) -> String {
+        format!("{}:{{rl:{name}:{subject}}}", self.prefix)
+    }
+}
+
+/// Redis failed or did not answer in time; answered as `503`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("redis did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("redis returned an unexpected reply: {0}")]
+    Protocol(String),
+}
+
+impl RedisStore {
+    pub fn new(conn: ConnectionManager, prefix: &str, timeout: Duration) -> Self {
+        Self {
+            conn,
+            keys: Keys {
+                prefix: prefix.to_owned(),
+            },
+            timeout,
+        }
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// Runs one Redis operation with its own connection handle, bounded in
+    /// time so that a Redis outage answers 503 quickly instead of hanging.
+    pub(crate) async fn run<T, F, Fut>(&self, operation: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        match tokio::time::timeout(self.timeout, operation(self.conn.clone())).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(StoreError::Timeout(self.timeout)),
+        }
+    }
+
+    /// `PING`, for readiness.
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.run(
+            |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await },
+        )
+        .await
+        .map(|_| ())
+    }
+}

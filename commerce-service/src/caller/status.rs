@@ -1,0 +1,201 @@
+//! The one question commerce-service asks auth-service — is this token's
+//! session still active? (the contract of `common::token_status`) — behind
+//! a short-lived cache keyed by session id.
+//!
+//! Positive answers live `STATUS_CACHE_TTL_MS` (2 s by default), so a
+//! logout or deactivation is refused within that bound; negative answers
+//! live until the token would expire anyway (an ended session never comes
+//! back). Concurrent misses for one session make one call. When
+//! auth-service cannot answer and nothing fresh is cached, the request is
+//! refused with `503 auth_unavailable`: never a silent accept.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::Problem;
+use common::error_code::ErrorCode;
+use common::ids::{SessionId, UserId};
+use common::token_status::{TOKEN_STATUS_PATH, TokenStatus, TokenStatusRequest};
+use common::verifier::now_unix;
+use moka::future::Cache;
+use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
+
+const CACHE_CAPACITY: u64 = 500_000;
+const RETRY_AFTER_SECONDS: u64 = 2;
+
+#[derive(Clone)]
+struct Cached {
+    status: Arc<TokenStatus>,
+    lives: Duration,
+}
+
+struct CachedLifetime;
+
+impl moka::Expiry<Uuid, Cached> for CachedLifetime {
+    fn expire_after_create(
+        &self,
+        _key: &Uuid,
+        value: &Cached,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Some(value.lives)
+    }
+}
+
+/// Why no answer could be had.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("auth-service did not answer: {0}")]
+pub struct AuthUnavailable(String);
+
+impl From<AuthUnavailable> for Problem {
+    fn from(_: AuthUnavailable) -> Self {
+        Problem::new(
+            ErrorCode::AuthUnavailable,
+            "sign-in checks are unavailable; try again shortly",
+        )
+        .with_retry_after(RETRY_AFTER_SECONDS)
+    }
+}
+
+/// The token-status client and its cache; cheap to clone.
+#[derive(Clone)]
+pub struct StatusClient {
+    http: reqwest::Client,
+    url: Arc<str>,
+    token: SecretString,
+    positive_ttl: Duration,
+    cache: Cache<Uuid, Cached>,
+    calls: Arc<AtomicU64>,
+}
+
+impl StatusClient {
+    pub fn new(
+        auth_url: &str,
+        token: SecretString,
+        timeout: Duration,
+        positive_ttl: Duration,
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Self {
+            http,
+            url: format!("{auth_url}{TOKEN_STATUS_PATH}").into(),
+            token,
+            positive_ttl,
+            cache: Cache::builder()
+                .max_capacity(CACHE_CAPACITY)
+                .expire_after(CachedLifetime)
+                .build(),
+            calls: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// How many calls this client made to auth-service.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// The standing of a token's session, cached as the module explains.
+    pub async fn status(
+        &self,
+        user_id: i64,
+        session_id: Uuid,
+        issued_at: i64,
+        expires_at: i64,
+    ) -> Result<Arc<TokenStatus>, AuthUnavailable> {
+        if self.positive_ttl.is_zero() {
+            metrics::counter!("status_cache_requests_total", "result" => "bypass").increment(1);
+            return self
+                .fetch(user_id, session_id, issued_at)
+                .await
+                .map(Arc::new);
+        }
+        if let Some(hit) = self.cache.get(&session_id).await {
+            metrics::counter!("status_cache_requests_total", "result" => "hit").increment(1);
+            return Ok(hit.status);
+        }
+        metrics::counter!("status_cache_requests_total", "result" => "miss").increment(1);
+        let cached = self
+            .cache
+            .try_get_with(session_id, async {
+                let status = self.fetch(user_id, session_id, issued_at).await?;
+                let lives = if status.active {
+                    self.positive_ttl
+                } else {
+                    Duration::from_secs(expires_at.saturating_sub(now_unix()).max(1) as u64)
+                };
+                Ok::<_, AuthUnavailable>(Cached {
+                    status: Arc::new(status),
+                    lives,
+                })
+            })
+            .await
+            .map_err(|error: Arc<AuthUnavailable>| (*error).clone())?;
+        Ok(cached.status)
+    }
+
+    #[tracing::instrument(name = "auth.token_status", skip_all, fields(otel.kind = "client", user_id = user_id))]
+    async fn fetch(
+        &self,
+        user_id: i64,
+        session_id: Uuid,
+        issued_at: i64,
+    ) -> Result<TokenStatus, AuthUnavailable> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let outcome = async {
+            let response = self
+                .http
+                .post(&*self.url)
+                // W3C traceparent: auth-service's span joins this trace.
+                .headers(common::telemetry::trace_headers())
+                .bearer_auth(self.token.expose_secret())
+                .header(
+                    "x-request-id",
+                    common::request_id::current().unwrap_or_default(),
+                )
+                .json(&TokenStatusRequest {
+                    user_id: UserId(user_id),
+                    session_id: SessionId(session_id),
+                    issued_at,
+                })
+                .send()
+                .await
+                .map_err(|error| AuthUnavailable(error.without_url().to_string()))?;
+            if !response.status().is_success() {
+                return Err(AuthUnavailable(format!(
+                    "token-status answered {}",
+                    response.status()
+                )));
+            }
+            response
+                .json::<TokenStatus>()
+                .await
+                .map_err(|error| AuthUnavailable(error.without_url().to_string()))
+        }
+        .await;
+        let label = if outcome.is_ok() { "ok" } else { "error" };
+        metrics::counter!("auth_status_calls_total", "outcome" => label).increment(1);
+        metrics::histogram!("auth_status_call_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        if let Err(error) = &outcome {
+            tracing::warn!(%error, "token-status call failed");
+        }
+        outcome
+    }
+
+    /// Whether auth-service answers at all (for readiness reporting).
+    pub async fn reachable(&self) -> bool {
+        let base = self.url.trim_end_matches(TOKEN_STATUS_PATH);
+        self.http
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|response| response.status().is_success())
+    }
+}

@@ -1,0 +1,67 @@
+//! The catalog: markets (cached, `markets.rs`), products and their SKUs
+//! priced per market (`queries.rs`, `views.rs`), the storefront's search
+//! (`search.rs`), the admin's product, stock and price changes
+//! (`admin.rs`) and the development seed (`seed.rs`).
+
+pub mod admin;
+pub mod markets;
+pub mod queries;
+pub mod search;
+pub mod seed;
+pub mod views;
+
+use common::Problem;
+use sqlx::PgPool;
+
+use self::markets::Markets;
+use self::queries::MarketRow;
+use self::views::{MarketList, MarketView, ProductView};
+use crate::error::ApiError;
+
+/// Every market, by code.
+pub async fn market_list(markets: &Markets) -> Result<MarketList, ApiError> {
+    let all = markets.all().await?;
+    let mut items: Vec<MarketView> = all
+        .values()
+        .map(|market| MarketView {
+            code: market.code.clone(),
+            currency: market.currency.clone(),
+            name: market.name.clone(),
+        })
+        .collect();
+    items.sort_by(|a, b| a.code.cmp(&b.code));
+    Ok(MarketList { items })
+}
+
+/// One page of the storefront: active products priced in `market` whose
+/// name matches `pattern` (a `LIKE` pattern from `search.rs`), newest
+/// first, and how many match in all.
+pub async fn storefront_page(
+    db: &PgPool,
+    market: &MarketRow,
+    pattern: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<ProductView>, i64), ApiError> {
+    let (rows, total) =
+        queries::sellable_products(db, &market.code, pattern, limit, offset).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let skus = queries::priced_skus(db, &ids, &market.code).await?;
+    Ok((views::products(rows, skus, market), total))
+}
+
+/// One product of the storefront; `404` if inactive or not priced in `market`.
+pub async fn storefront_product(
+    db: &PgPool,
+    market: &MarketRow,
+    id: i64,
+) -> Result<ProductView, ApiError> {
+    let product = queries::product(db, id)
+        .await?
+        .filter(|p| p.is_active)
+        .ok_or_else(Problem::not_found)?;
+    let skus = queries::priced_skus(db, &[id], &market.code).await?;
+    views::products(vec![product], skus, market)
+        .pop()
+        .ok_or_else(|| Problem::not_found().into())
+}

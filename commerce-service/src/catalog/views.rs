@@ -1,0 +1,131 @@
+//! The JSON shapes of the catalog: the storefront's products priced in one
+//! market, markets, and the admin's view of products and SKUs.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use super::queries::{MarketRow, PriceRow, PricedSkuRow, ProductRow, SkuRow};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MarketView {
+    pub code: String,
+    pub currency: String,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MarketList {
+    pub items: Vec<MarketView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Money {
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SkuView {
+    pub id: i64,
+    pub code: String,
+    #[schema(value_type = Object)]
+    pub attributes: Value,
+    pub price: Money,
+    pub in_stock: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductView {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub skus: Vec<SkuView>,
+}
+
+/// Products of one market with their priced SKUs (products without any are dropped).
+pub fn products(
+    rows: Vec<ProductRow>,
+    skus: Vec<PricedSkuRow>,
+    market: &MarketRow,
+) -> Vec<ProductView> {
+    let mut by_product: HashMap<i64, Vec<SkuView>> = HashMap::new();
+    for sku in skus {
+        by_product.entry(sku.product_id).or_default().push(SkuView {
+            id: sku.id,
+            code: sku.code,
+            attributes: sku.attributes,
+            price: Money {
+                amount_minor: sku.amount_minor,
+                currency: market.currency.clone(),
+            },
+            in_stock: sku.stock > 0,
+        });
+    }
+    rows.into_iter()
+        .filter_map(|row| {
+            let skus = by_product.remove(&row.id)?;
+            Some(ProductView {
+                id: row.id,
+                slug: row.slug,
+                name: row.name,
+                description: row.description,
+                skus,
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminSkuView {
+    pub id: i64,
+    pub product_id: i64,
+    pub code: String,
+    #[schema(value_type = Object)]
+    pub attributes: Value,
+    pub stock: i32,
+    pub is_active: bool,
+    /// Minor units by market code.
+    pub prices: HashMap<String, i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminProductView {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub is_active: bool,
+    pub skus: Vec<AdminSkuView>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+}
+
+pub fn admin_skus(skus: Vec<SkuRow>, prices: Vec<PriceRow>) -> Vec<AdminSkuView> {
+    let mut prices_by: HashMap<i64, HashMap<String, i64>> = HashMap::new();
+    for price in prices {
+        prices_by
+            .entry(price.sku_id)
+            .or_default()
+            .insert(price.market, price.amount_minor);
+    }
+    skus.into_iter()
+        .map(|sku| AdminSkuView {
+            prices: prices_by.remove(&sku.id).unwrap_or_default(),
+            id: sku.id,
+            product_id: sku.product_id,
+            code: sku.code,
+            attributes: sku.attributes,
+            stock: sku.stock,
+            is_active: sku.is_active,
+        })
+        .collect()
+}

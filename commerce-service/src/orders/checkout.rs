@@ -1,0 +1,194 @@
+//! Checkout: one transaction that turns a market's cart into an order.
+//!
+//! The user's checkouts are serialised (an advisory lock), the key is
+//! looked up (a replay returns the bound order), the cart is locked, its
+//! SKU rows are locked in id order, every line is checked, stock is taken
+//! all-or-nothing, the order is written with name and price snapshots and
+//! its first history entry, the cart is emptied and the key is bound — all
+//! committed together, or nothing is.
+
+use common::Problem;
+use common::db::violates;
+use common::error_code::ErrorCode;
+use serde_json::Value;
+use sqlx::PgPool;
+
+use super::idempotency::IdempotencyKey;
+use super::queries::{self as orders, NewOrder, OrderLineRow};
+use super::views::{self, OrderView, StatusChange};
+use crate::cart::queries as carts;
+use crate::catalog::queries::MarketRow;
+use crate::error::ApiError;
+
+/// One checkout request, validated.
+#[derive(Debug, Clone)]
+pub struct Checkout<'a> {
+    pub user_id: i64,
+    pub market: &'a MarketRow,
+    pub key: &'a IdempotencyKey,
+    pub note: Option<&'a str>,
+    pub shipping_address: Option<&'a Value>,
+    pub pending_seconds: i64,
+    pub max_pending_orders: i64,
+}
+
+/// The order a checkout answers with, whether this request made it or an
+/// earlier one with the same key did.
+#[derive(Debug)]
+pub struct CheckoutOutcome {
+    pub order: OrderView,
+    /// The key was bound to this order by an earlier checkout.
+    pub replayed: bool,
+}
+
+#[tracing::instrument(name = "checkout", skip_all, fields(user_id = request.user_id, market = %request.market.code))]
+pub async fn checkout(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome, ApiError> {
+    match attempt(db, request).await {
+        // A concurrent request with the same key won the race on the key's
+        // unique index: look again, which now replays.
+        Err(ApiError::Database(error)) if violates(&error, "idempotency_keys_pkey") => {
+            attempt(db, request).await
+        }
+        other => other,
+    }
+}
+
+#[tracing::instrument(name = "checkout.transaction", skip_all, fields(db.system = "postgresql"))]
+async fn attempt(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome, ApiError> {
+    let mut tx = db.begin().await?;
+    orders::lock_user_checkouts(&mut tx, request.user_id).await?;
+
+    let market = &request.market.code;
+    let (bound_order, pending) =
+        orders::key_and_pending(&mut tx, request.user_id, request.key.as_str()).await?;
+    if let Some(order_id) = bound_order {
+        return replay(&mut tx, request, order_id).await;
+    }
+    let lines = orders::lock_checkout_lines(&mut tx, request.user_id, market).await?;
+    let Some(cart_id) = lines.first().map(|line| line.cart_id) else {
+        return Err(cart_empty().into());
+    };
+    if pending >= request.max_pending_orders {
+        return Err(Problem::new(
+            ErrorCode::TooManyPendingOrders,
+            "too many orders await confirmation; wait for them or cancel one",
+        )
+        .into());
+    }
+    let unavailable: Vec<i64> = lines
+        .iter()
+        .filter(|l| !l.sku_active || !l.product_active || l.unit_price_minor.is_none())
+        .map(|l| l.sku_id)
+        .collect();
+    if !unavailable.is_empty() {
+        return Err(
+            Problem::new(ErrorCode::Unavailable, "some items can no longer be sold")
+                .with_skus(unavailable)
+                .into(),
+        );
+    }
+    let short: Vec<i64> = lines
+        .iter()
+        .filter(|l| l.stock < l.quantity)
+        .map(|l| l.sku_id)
+        .collect();
+    if !short.is_empty() {
+        return Err(
+            Problem::new(ErrorCode::OutOfStock, "some items are out of stock")
+                .with_skus(short)
+                .into(),
+        );
+    }
+
+    let mut order_lines = Vec::with_capacity(lines.len());
+    let mut subtotal: i64 = 0;
+    for line in &lines {
+        let unit = line.unit_price_minor.unwrap_or_default();
+        let total = unit
+            .checked_mul(i64::from(line.quantity))
+            .ok_or_else(overflow)?;
+        subtotal = subtotal.checked_add(total).ok_or_else(overflow)?;
+        order_lines.push(OrderLineRow {
+            order_id: 0,
+            sku_id: line.sku_id,
+            product_id: line.product_id,
+            name: line.name.clone(),
+            quantity: line.quantity,
+            unit_price_minor: unit,
+            line_total_minor: total,
+        });
+    }
+    let (row, pending_at) = orders::place(
+        &mut tx,
+        &NewOrder {
+            user_id: request.user_id,
+            market,
+            currency: &request.market.currency,
+            subtotal_minor: subtotal,
+            note: request.note,
+            shipping_address: request.shipping_address,
+            pending_seconds: request.pending_seconds,
+        },
+        &order_lines,
+        cart_id,
+        request.key.as_str(),
+    )
+    .await?;
+    tx.commit().await?;
+    let history = vec![StatusChange {
+        status: row.status.clone(),
+        at: pending_at,
+    }];
+    Ok(CheckoutOutcome {
+        order: views::order_view(row, order_lines, history),
+        replayed: false,
+    })
+}
+
+/// The key is bound: replay when the cart is empty (the first checkout
+/// emptied it) or holds exactly the order's lines; else it is a conflict.
+async fn replay(
+    tx: &mut sqlx::PgConnection,
+    request: &Checkout<'_>,
+    order_id: i64,
+) -> Result<CheckoutOutcome, ApiError> {
+    let lines = orders::lines_of(&mut *tx, &[order_id]).await?;
+    let mut ordered: Vec<(i64, i32)> = lines.iter().map(|l| (l.sku_id, l.quantity)).collect();
+    let mut in_cart: Vec<(i64, i32)> =
+        match carts::current(&mut *tx, request.user_id, &request.market.code).await? {
+            Some((_, lines)) => lines.iter().map(|l| (l.sku_id, l.quantity)).collect(),
+            None => Vec::new(),
+        };
+    ordered.sort_unstable();
+    in_cart.sort_unstable();
+    if in_cart.is_empty() || in_cart == ordered {
+        // The replay answers from the same transaction's reads: the order
+        // as committed, with the lines already read.
+        let row = orders::find(&mut *tx, order_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("order {order_id} bound to a key is gone"))?;
+        let history = orders::history_of(&mut *tx, &[order_id])
+            .await?
+            .into_iter()
+            .map(StatusChange::from)
+            .collect();
+        Ok(CheckoutOutcome {
+            order: views::order_view(row, lines, history),
+            replayed: true,
+        })
+    } else {
+        Err(Problem::new(
+            ErrorCode::IdempotencyConflict,
+            "this Idempotency-Key was used for a different cart",
+        )
+        .into())
+    }
+}
+
+fn cart_empty() -> Problem {
+    Problem::new(ErrorCode::CartEmpty, "the cart of this market is empty")
+}
+
+fn overflow() -> ApiError {
+    Problem::invalid_field("items", "the order total is too large").into()
+}
