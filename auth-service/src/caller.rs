@@ -9,11 +9,11 @@ use axum::http::request::Parts;
 use common::Problem;
 use common::claims::AccessClaims;
 use common::error_code::ErrorCode;
+use common::ids::{SessionId, UserId};
 use common::token_status::RevocationReason;
 use common::verifier::{VerifyError, bearer_token};
 use secrecy::ExposeSecret as _;
 use subtle::ConstantTimeEq as _;
-use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -21,8 +21,8 @@ use crate::state::AppState;
 /// A caller with a valid access token of a live session.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
-    pub user_id: i64,
-    pub session_id: Uuid,
+    pub user_id: UserId,
+    pub session_id: SessionId,
     pub claims: Arc<AccessClaims>,
 }
 
@@ -40,12 +40,12 @@ impl FromRequestParts<AppState> for AuthUser {
             .ok_or_else(|| Problem::from(VerifyError::Invalid))?;
         match state
             .sessions
-            .revocation(user_id, claims.sid, claims.iat)
+            .revocation(user_id, claims.session_id(), claims.iat)
             .await?
         {
             None => Ok(AuthUser {
                 user_id,
-                session_id: claims.sid,
+                session_id: claims.session_id(),
                 claims,
             }),
             Some(RevocationReason::UserInactive) => Err(Problem::user_inactive().into()),

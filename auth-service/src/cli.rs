@@ -6,6 +6,9 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 
+use common::claims::Role;
+use common::ids::UserId;
+
 use crate::accounts::email::{normalize_email, password_problem};
 use crate::accounts::users;
 use crate::state::AppState;
@@ -49,14 +52,14 @@ pub async fn create_admin_account(
     state: &AppState,
     email: &str,
     password: &str,
-) -> anyhow::Result<i64> {
+) -> anyhow::Result<UserId> {
     let email = normalize_email(email).context("not an email address")?;
     if let Some(problem) = password_problem(password) {
         bail!("the password {problem}");
     }
     let row = state
         .accounts
-        .create_with_password(&email, password, "admin")
+        .create_with_password(&email, password, Role::Admin)
         .await
         .map_err(|error| anyhow::anyhow!("creating the admin: {error}"))?;
     Ok(row.id)

@@ -11,8 +11,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use common::ids::{SessionId, UserId};
 use redis::aio::ConnectionManager;
-use uuid::Uuid;
 
 /// The Redis side of auth-service; cheap to clone.
 #[derive(Clone)]
@@ -30,15 +30,15 @@ pub struct Keys {
 
 impl Keys {
     /// Hash of one session: user, market, device, times, refresh digests.
-    pub fn session(&self, sid: Uuid) -> String {
-        format!("{}:{{s:{}}}", self.prefix, sid.simple())
+    pub fn session(&self, sid: SessionId) -> String {
+        format!("{}:{{s:{}}}", self.prefix, sid.0.simple())
     }
     /// Set of a user's session ids.
-    pub fn user_sessions(&self, user_id: i64) -> String {
+    pub fn user_sessions(&self, user_id: UserId) -> String {
         format!("{}:{{u:{user_id}}}:sessions", self.prefix)
     }
     /// A user's "not before": tokens issued earlier are revoked (logout-all).
-    pub fn user_not_before(&self, user_id: i64) -> String {
+    pub fn user_not_before(&self, user_id: UserId) -> String {
         format!("{}:{{u:{user_id}}}:nbf", self.prefix)
     }
     /// The live code of a number: digest, attempts, burnt flag.

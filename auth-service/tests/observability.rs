@@ -3,10 +3,10 @@
 
 // The shared helpers; this binary uses only some of them.
 #[path = "api/support.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod support;
 
-use common::testing::CapturedLogs;
+use common::testing::{CapturedLogs, scrape, series};
 use opentelemetry_sdk::trace::InMemorySpanExporter;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -15,18 +15,6 @@ use sqlx::PgPool;
 use support::{access, read, refresh_token, spawn_with, test_settings};
 
 const PHONE: &str = "+13128059851";
-
-/// The value of one series in Prometheus text (0 when absent).
-fn series(metrics: &str, name_and_labels: &str) -> f64 {
-    metrics
-        .lines()
-        .find(|line| {
-            line.starts_with(name_and_labels) && line[name_and_labels.len()..].starts_with(' ')
-        })
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0.0)
-}
 
 #[sqlx::test(migrator = "auth_service::MIGRATOR")]
 async fn logins_refreshes_and_their_metrics_leave_no_secret_in_the_logs(pool: PgPool) {
@@ -44,16 +32,7 @@ async fn logins_refreshes_and_their_metrics_leave_no_secret_in_the_logs(pool: Pg
         test_settings(&[("OTP_RESEND_SECONDS", "0"), ("REFRESH_GRACE_SECONDS", "0")]),
     )
     .await;
-    let metrics = || async {
-        app.client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let metrics = || scrape(&app.client, &app.base);
     let before = metrics().await;
 
     app.send_code(PHONE).await;

@@ -4,25 +4,14 @@
 
 // The shared helpers; this binary uses only some of them.
 #[path = "api/support.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod support;
 
+use common::testing::{scrape, series};
 use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
 use reqwest::StatusCode;
 use sqlx::PgPool;
-
-/// The value of one series in Prometheus text (0 when absent).
-fn series(metrics: &str, name_and_labels: &str) -> f64 {
-    metrics
-        .lines()
-        .find(|line| {
-            line.starts_with(name_and_labels) && line[name_and_labels.len()..].starts_with(' ')
-        })
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0.0)
-}
 
 fn attribute(span: &SpanData, key: &str) -> Option<String> {
     span.attributes
@@ -115,17 +104,7 @@ async fn an_authenticated_request_is_one_trace_across_commerce_and_auth(pool: Pg
     let item = stack
         .create_item(&admin, "metered", 5, serde_json::json!({"us": 100}))
         .await;
-    let metrics = || async {
-        stack
-            .client
-            .get(stack.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let metrics = || scrape(&stack.client, &stack.base);
     let before = metrics().await;
     for _ in 0..2 {
         stack.get("/api/v1/cart", &buyer.token).await;

@@ -4,14 +4,18 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::ids::{SessionId, UserId};
+
 /// Value of the `typ` claim of every access token. Refresh tokens are
 /// opaque, but pinning `typ` keeps any other JWT we might sign from ever
 /// passing as an access token.
 pub const ACCESS_TYP: &str = "access";
 
-/// A user's role, written into the token by auth-service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+/// A user's role, written into the token by auth-service (and kept as
+/// text in its users table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, sqlx::Type)]
 #[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
 pub enum Role {
     Customer,
     Admin,
@@ -54,8 +58,17 @@ pub struct AccessClaims {
 
 impl AccessClaims {
     /// The user id, when `sub` is a positive integer (checked on verification).
-    pub fn user_id(&self) -> Option<i64> {
-        self.sub.parse::<i64>().ok().filter(|id| *id > 0)
+    pub fn user_id(&self) -> Option<UserId> {
+        self.sub
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .map(UserId)
+    }
+
+    /// The session the token belongs to.
+    pub fn session_id(&self) -> SessionId {
+        SessionId(self.sid)
     }
 
     pub fn is_admin(&self) -> bool {

@@ -1,6 +1,7 @@
 //! The ids both services read from an access token: a user (`sub`) and a
 //! session (`sid`). Newtypes, so a user id is never passed where an order
-//! id or a session id belongs.
+//! id or a session id belongs. Rows read a `UserId` straight from its
+//! `bigint` column (`From<i64>`); queries bind its inner value.
 
 use std::fmt;
 
@@ -8,11 +9,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A user of auth-service (the `users` table's key, the token's `sub`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
-#[sqlx(transparent)]
 pub struct UserId(pub i64);
 
 /// A login session (the token's `sid`).
@@ -30,6 +28,12 @@ impl SessionId {
 impl Default for SessionId {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl From<i64> for UserId {
+    fn from(id: i64) -> Self {
+        Self(id)
     }
 }
 

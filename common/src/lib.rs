@@ -15,6 +15,7 @@ pub mod pagination;
 pub mod problem;
 pub mod request_id;
 pub mod telemetry;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod token_status;
 pub mod verifier;

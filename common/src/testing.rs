@@ -1,9 +1,65 @@
-//! Helpers for tests of both services.
+//! Helpers for the tests of both services (the `testing` feature, a
+//! dev-dependency only): reading answers, asserting problem+json, reading
+//! one Prometheus series, and capturing logs.
 
 use std::io;
 use std::sync::{Arc, Mutex};
 
+use reqwest::{Response, StatusCode};
+use serde_json::Value;
 use tracing_subscriber::fmt::MakeWriter;
+
+/// A response's status and JSON body (problem bodies included; `null` when
+/// the body is not JSON).
+pub async fn read(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// Asserts a problem+json answer with `status` and `code`; returns its body.
+pub async fn expect_problem(response: Response, status: u16, code: &str) -> Value {
+    let actual = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(
+        (actual, body["code"].as_str()),
+        (status, Some(code)),
+        "expected {status} {code}: {body}"
+    );
+    assert_eq!(content_type, "application/problem+json");
+    assert_eq!(body["status"], status);
+    body
+}
+
+/// The value of one series in Prometheus text (0 when absent), e.g.
+/// `series(&text, r#"checkouts_total{outcome="created"}"#)`.
+pub fn series(metrics: &str, name_and_labels: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|line| {
+            line.starts_with(name_and_labels) && line[name_and_labels.len()..].starts_with(' ')
+        })
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The text of a service's `/metrics`.
+pub async fn scrape(client: &reqwest::Client, base: &str) -> String {
+    client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("the metrics endpoint answers")
+        .text()
+        .await
+        .expect("metrics are text")
+}
 
 /// A log writer that keeps everything written, for tests that read logs.
 #[derive(Clone, Default)]

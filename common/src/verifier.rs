@@ -279,7 +279,7 @@ mod tests {
         let first = verifier.verify(&token).unwrap();
         let second = verifier.verify(&token).unwrap();
         assert!(Arc::ptr_eq(&first, &second));
-        assert_eq!(first.user_id(), Some(19));
+        assert_eq!(first.user_id(), Some(crate::ids::UserId(19)));
     }
 
     #[test]

@@ -1,2 +1,7 @@
-//! End-to-end journeys live in `tests/journeys.rs`; this crate has no code
-//! of its own.
+//! The end-to-end harness: the journeys in `tests/journeys.rs` drive a
+//! deployment through the real gateway with the client of `app.rs`, on the
+//! targets of `stacks.rs`, as trials of `harness.rs`.
+
+pub mod app;
+pub mod harness;
+pub mod stacks;

@@ -7,331 +7,19 @@
 //! `E2E_AUTH_URL` (default `http://127.0.0.1:8081`) reaches auth-service's
 //! development SMS outbox, and `ADMIN_EMAIL` / `ADMIN_PASSWORD` its admin.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use libtest_mimic::{Arguments, Failed, Trial};
+use e2e::app::{App, Session, json_of, next_phone};
+use e2e::harness::trial;
+use e2e::stacks::Targets;
+use libtest_mimic::{Arguments, Trial};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
-use xtask::stack::{Stack, StackConfig, free_port};
+use serde_json::json;
 
 /// How long a revocation may take to reach commerce-service (its status
 /// cache lives 2 s) plus a margin for the round trips.
 const REVOCATION_BOUND: Duration = Duration::from_secs(3);
-
-/// Where the journeys send their requests.
-struct Target {
-    gateway: String,
-    auth_internal: String,
-    admin_email: String,
-    admin_password: String,
-}
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
-
-fn bin_dir() -> PathBuf {
-    // target/<profile>/deps/journeys-<hash> -> target/<profile>
-    let exe = std::env::current_exe().expect("the test binary knows its path");
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .expect("a target directory")
-        .to_path_buf()
-}
-
-/// A stack of our own, on free ports, with `extra` variables for both services.
-fn own_stack(name: &str, extra: &[(&str, &str)]) -> anyhow::Result<Stack> {
-    let id = format!("{name}_{}", std::process::id());
-    let work_dir = bin_dir().join(format!("e2e-{id}"));
-    let _ = std::fs::remove_dir_all(&work_dir);
-    let config = StackConfig {
-        gateway_port: free_port()?,
-        auth_port: free_port()?,
-        commerce_port: free_port()?,
-        postgres_url: xtask::postgres_server_url(),
-        auth_database: format!("e2e_auth_{id}"),
-        commerce_database: format!("e2e_commerce_{id}"),
-        redis_url: xtask::redis_url(),
-        redis_key_prefix: format!("e2e-{id}"),
-        bin_dir: bin_dir(),
-        work_dir,
-        admin_email: "admin@example.com".to_owned(),
-        admin_password: "admin-dev-password".to_owned(),
-        extra_env: extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-    };
-    Stack::start(config)
-        .context("starting an end-to-end stack (build the binaries first: cargo xtask test does)")
-}
-
-fn target_of(stack: &Stack) -> Target {
-    Target {
-        gateway: stack.config.gateway_url(),
-        auth_internal: stack.config.auth_url(),
-        admin_email: stack.config.admin_email.clone(),
-        admin_password: stack.config.admin_password.clone(),
-    }
-}
-
-fn drop_stack(stack: Stack) {
-    let config = stack.config.clone();
-    drop(stack);
-    for database in [&config.auth_database, &config.commerce_database] {
-        if let Err(error) =
-            xtask::database::drop_database(&format!("{}/{database}", config.postgres_url))
-        {
-            eprintln!("e2e: could not drop {database}: {error:#}");
-        }
-    }
-    let _ = std::fs::remove_dir_all(&config.work_dir);
-}
-
-/// Phone numbers unique to this run (and valid: Chicago's 312 area).
-fn next_phone() -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let seed = std::process::id() % 9000;
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("+1312805{:04}", (seed + n * 7) % 9000 + 1000)
-}
-
-/// A client of the deployment, as the app and the admin panel are.
-struct App {
-    target: Arc<Target>,
-    http: reqwest::Client,
-}
-
-/// A signed-in customer.
-#[derive(Debug, Clone)]
-struct Session {
-    user_id: i64,
-    access: String,
-    refresh: String,
-}
-
-impl Session {
-    fn of(pair: &Value) -> anyhow::Result<Session> {
-        Ok(Session {
-            user_id: pair["user"]["id"].as_i64().context("user.id")?,
-            access: pair["access_token"]
-                .as_str()
-                .context("access_token")?
-                .to_owned(),
-            refresh: pair["refresh_token"]
-                .as_str()
-                .context("refresh_token")?
-                .to_owned(),
-        })
-    }
-}
-
-async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-impl App {
-    fn new(target: Arc<Target>) -> Self {
-        Self {
-            target,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.target.gateway)
-    }
-
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> anyhow::Result<reqwest::Response> {
-        let mut request = self.http.request(method, self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        Ok(request.send().await?)
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<(StatusCode, Value)> {
-        Ok(json_of(self.send(method, path, Some(token), body).await?).await)
-    }
-
-    /// Sends a code, waiting out a resend cooldown as the app's timer would.
-    async fn send_code(&self, phone: &str) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(70);
-        loop {
-            let response = self
-                .send(
-                    Method::POST,
-                    "/api/v1/auth/send-code",
-                    None,
-                    Some(json!({"phone": phone})),
-                )
-                .await?;
-            if response.status() == StatusCode::ACCEPTED {
-                return Ok(());
-            }
-            let wait = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok());
-            let (status, body) = json_of(response).await;
-            match wait {
-                Some(seconds)
-                    if status == StatusCode::TOO_MANY_REQUESTS && Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(Duration::from_secs(seconds)).await;
-                }
-                _ => anyhow::bail!("send-code answered {status}: {body}"),
-            }
-        }
-    }
-
-    async fn latest_code(&self, phone: &str) -> anyhow::Result<String> {
-        let response = self
-            .http
-            .get(format!(
-                "{}/internal/v1/dev/sms-outbox",
-                self.target.auth_internal
-            ))
-            .query(&[("phone", phone)])
-            .bearer_auth(env_or("INTERNAL_API_TOKEN", "dev-internal-token"))
-            .send()
-            .await?;
-        let (status, body) = json_of(response).await;
-        ensure!(
-            status == StatusCode::OK,
-            "sms-outbox answered {status}: {body}"
-        );
-        Ok(body["items"][0]["code"]
-            .as_str()
-            .context("a code in the outbox")?
-            .to_owned())
-    }
-
-    async fn login(&self, phone: &str) -> anyhow::Result<Session> {
-        self.send_code(phone).await?;
-        let code = self.latest_code(phone).await?;
-        let response = self
-            .send(
-                Method::POST,
-                "/api/v1/auth/verify-code",
-                None,
-                Some(
-                    json!({"phone": phone, "verification_code": code, "device_name": "e2e phone"}),
-                ),
-            )
-            .await?;
-        let (status, pair) = json_of(response).await;
-        ensure!(
-            status == StatusCode::OK,
-            "verify-code answered {status}: {pair}"
-        );
-        Session::of(&pair)
-    }
-
-    async fn admin(&self) -> anyhow::Result<String> {
-        let body =
-            json!({"email": self.target.admin_email, "password": self.target.admin_password});
-        let (status, pair) = json_of(
-            self.send(Method::POST, "/api/v1/auth/login", None, Some(body))
-                .await?,
-        )
-        .await;
-        ensure!(
-            status == StatusCode::OK,
-            "admin login answered {status}: {pair}"
-        );
-        Ok(pair["access_token"]
-            .as_str()
-            .context("access_token")?
-            .to_owned())
-    }
-
-    async fn refresh(&self, refresh_token: &str) -> anyhow::Result<(StatusCode, Value)> {
-        Ok(json_of(
-            self.send(
-                Method::POST,
-                "/api/v1/auth/refresh",
-                None,
-                Some(json!({"refresh_token": refresh_token})),
-            )
-            .await?,
-        )
-        .await)
-    }
-
-    /// A SKU of the seeded catalog with stock.
-    async fn some_sku(&self, nth: usize) -> anyhow::Result<(i64, i64)> {
-        let (status, page) = json_of(
-            self.send(Method::GET, "/api/v1/products?per_page=100", None, None)
-                .await?,
-        )
-        .await;
-        ensure!(status == StatusCode::OK, "products answered {status}");
-        let products = page["items"].as_array().context("items")?;
-        ensure!(
-            products.len() >= 20,
-            "the demo catalog has at least 20 products"
-        );
-        let product = &products[nth % products.len()];
-        let sku = product["skus"]
-            .as_array()
-            .and_then(|skus| skus.iter().find(|s| s["in_stock"] == true))
-            .context("a SKU in stock")?;
-        Ok((
-            product["id"].as_i64().context("id")?,
-            sku["id"].as_i64().context("sku id")?,
-        ))
-    }
-
-    /// Polls `GET /cart` until it is refused with `code`, within `bound`.
-    async fn refused_within(&self, token: &str, code: &str, bound: Duration) -> anyhow::Result<()> {
-        let started = Instant::now();
-        loop {
-            let (status, body) = self.call(Method::GET, "/api/v1/cart", token, None).await?;
-            if status == StatusCode::UNAUTHORIZED {
-                ensure!(body["code"] == code, "refused with {body}, expected {code}");
-                return Ok(());
-            }
-            ensure!(status == StatusCode::OK, "cart answered {status}: {body}");
-            ensure!(
-                started.elapsed() < bound,
-                "still accepted {:?} after the change",
-                started.elapsed()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-fn block_on(journey: impl std::future::Future<Output = anyhow::Result<()>>) -> Result<(), Failed> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failed::from(e.to_string()))?
-        .block_on(journey)
-        .map_err(|error| Failed::from(format!("{error:#}")))
-}
 
 /// Log in, fill the cart, log out, log in again: the cart is still there.
 async fn the_documented_journey_keeps_the_cart_across_logout(app: App) -> anyhow::Result<()> {
@@ -669,80 +357,43 @@ async fn the_gateway_hides_internals_and_speaks_problem_json(app: App) -> anyhow
     Ok(())
 }
 
-fn trial<F, Fut>(name: &'static str, target: &Arc<Target>, journey: F) -> Trial
-where
-    F: FnOnce(App) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
-{
-    let target = target.clone();
-    Trial::test(name, move || block_on(journey(App::new(target))))
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Arguments::from_args();
-    let external = std::env::var("E2E_BASE_URL").ok();
-    let (main_target, short_target, stacks) = match &external {
-        Some(base) => {
-            let target = Arc::new(Target {
-                gateway: base.trim_end_matches('/').to_owned(),
-                auth_internal: env_or("E2E_AUTH_URL", "http://127.0.0.1:8081"),
-                admin_email: env_or("ADMIN_EMAIL", "admin@example.com"),
-                admin_password: env_or("ADMIN_PASSWORD", "admin-dev-password"),
-            });
-            (target, None, Vec::new())
-        }
-        None => {
-            let fast_codes = [("OTP_RESEND_SECONDS", "1")];
-            let main = own_stack("main", &fast_codes)?;
-            // Three-second access tokens with no leeway, to watch one expire.
-            let short = own_stack(
-                "short",
-                &[
-                    ("OTP_RESEND_SECONDS", "1"),
-                    ("ACCESS_TOKEN_TTL_SECONDS", "3"),
-                    ("JWT_LEEWAY_SECONDS", "0"),
-                ],
-            )?;
-            (
-                Arc::new(target_of(&main)),
-                Some(Arc::new(target_of(&short))),
-                vec![main, short],
-            )
-        }
-    };
+    let targets = Targets::from_env()?;
+    let main_target = &targets.main;
     let mut trials = vec![
         trial(
             "the_documented_journey_keeps_the_cart_across_logout",
-            &main_target,
+            main_target,
             the_documented_journey_keeps_the_cart_across_logout,
         ),
         trial(
             "refresh_reuse_ends_the_session",
-            &main_target,
+            main_target,
             refresh_reuse_ends_the_session,
         ),
         trial(
             "logout_all_ends_every_device",
-            &main_target,
+            main_target,
             logout_all_ends_every_device,
         ),
         trial(
             "deactivation_takes_effect_and_activation_restores_the_cart",
-            &main_target,
+            main_target,
             deactivation_takes_effect_and_activation_restores_the_cart,
         ),
         trial(
             "an_order_is_followed_through_every_status",
-            &main_target,
+            main_target,
             an_order_is_followed_through_every_status,
         ),
         trial(
             "the_gateway_hides_internals_and_speaks_problem_json",
-            &main_target,
+            main_target,
             the_gateway_hides_internals_and_speaks_problem_json,
         ),
     ];
-    trials.push(match &short_target {
+    trials.push(match &targets.short_tokens {
         Some(short) => trial(
             "an_expired_access_token_is_refreshed",
             short,
@@ -754,8 +405,6 @@ fn main() -> anyhow::Result<()> {
         }
     });
     let conclusion = libtest_mimic::run(&args, trials);
-    for stack in stacks {
-        drop_stack(stack);
-    }
+    targets.finish();
     conclusion.exit()
 }

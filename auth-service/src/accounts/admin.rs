@@ -2,8 +2,10 @@
 //! `create-admin` command's), deactivation and activation.
 
 use common::Problem;
+use common::claims::Role;
 use common::db::OnConstraint as _;
 use common::error_code::ErrorCode;
+use common::ids::UserId;
 
 use super::Accounts;
 use super::users::{self, UserRow};
@@ -41,7 +43,7 @@ impl Accounts {
         &self,
         email: &str,
         password: &str,
-        role: &str,
+        role: Role,
     ) -> Result<UserRow, ApiError> {
         let hash = self.passwords.hash(password).await?;
         users::create_with_password(&self.db, email, &hash, role, &self.default_market)
@@ -55,23 +57,27 @@ impl Accounts {
     pub async fn deactivate(
         &self,
         sessions: &Sessions,
-        user_id: i64,
-        admin_id: i64,
+        user_id: UserId,
+        admin_id: UserId,
     ) -> Result<UserRow, ApiError> {
         let row = users::set_active(&self.db, user_id, false)
             .await?
             .ok_or_else(Problem::not_found)?;
         sessions.revoke_everything(user_id).await?;
-        tracing::info!(user_id, admin_id, "user deactivated");
+        tracing::info!(
+            user_id = user_id.0,
+            admin_id = admin_id.0,
+            "user deactivated"
+        );
         Ok(row)
     }
 
     /// Activates a user again; old sessions stay ended.
-    pub async fn activate(&self, user_id: i64, admin_id: i64) -> Result<UserRow, ApiError> {
+    pub async fn activate(&self, user_id: UserId, admin_id: UserId) -> Result<UserRow, ApiError> {
         let row = users::set_active(&self.db, user_id, true)
             .await?
             .ok_or_else(Problem::not_found)?;
-        tracing::info!(user_id, admin_id, "user activated");
+        tracing::info!(user_id = user_id.0, admin_id = admin_id.0, "user activated");
         Ok(row)
     }
 }

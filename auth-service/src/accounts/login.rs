@@ -47,7 +47,7 @@ pub async fn log_in(
     let user = accounts
         .verify_password(login.email, login.password)
         .await?;
-    tracing::info!(user_id = user.id, "password login");
+    tracing::info!(user_id = user.id.0, "password login");
     sessions.start(user, login.market, login.device_name).await
 }
 

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use common::Problem;
 use common::error_code::ErrorCode;
+use common::ids::{SessionId, UserId};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use self::password::PasswordHasher;
 use self::users::UserRow;
@@ -53,7 +53,7 @@ impl Accounts {
     }
 
     /// A user by id; `404` if there is none.
-    pub async fn get(&self, user_id: i64) -> Result<UserRow, ApiError> {
+    pub async fn get(&self, user_id: UserId) -> Result<UserRow, ApiError> {
         users::find(&self.db, user_id)
             .await?
             .ok_or_else(|| Problem::not_found().into())
@@ -61,10 +61,10 @@ impl Accounts {
 
     /// Deletes an account: deactivated, phone and email erased, every
     /// session ended.
-    pub async fn delete(&self, sessions: &Sessions, user_id: i64) -> Result<(), ApiError> {
+    pub async fn delete(&self, sessions: &Sessions, user_id: UserId) -> Result<(), ApiError> {
         users::erase(&self.db, user_id).await?;
         sessions.revoke_everything(user_id).await?;
-        tracing::info!(user_id, "account deleted");
+        tracing::info!(user_id = user_id.0, "account deleted");
         Ok(())
     }
 
@@ -73,8 +73,8 @@ impl Accounts {
     pub async fn change_password(
         &self,
         sessions: &Sessions,
-        user_id: i64,
-        current: Uuid,
+        user_id: UserId,
+        current: SessionId,
         current_password: &str,
         new_password: &str,
     ) -> Result<(), ApiError> {
@@ -91,7 +91,7 @@ impl Accounts {
         let hash = self.passwords.hash(new_password).await?;
         users::set_password(&self.db, user_id, &hash).await?;
         sessions.end_others(user_id, current).await?;
-        tracing::info!(user_id, "password changed");
+        tracing::info!(user_id = user_id.0, "password changed");
         Ok(())
     }
 }

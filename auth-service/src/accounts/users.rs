@@ -1,28 +1,30 @@
 //! The users table.
 
+use common::claims::Role;
+use common::ids::UserId;
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
 
 /// A row of `users`.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
-    pub id: i64,
+    pub id: UserId,
     pub phone: Option<String>,
     pub email: Option<String>,
     pub password_hash: Option<String>,
-    pub role: String,
+    pub role: Role,
     pub market: String,
     pub is_active: bool,
     pub created_at: OffsetDateTime,
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn find(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<UserRow>> {
+pub async fn find(db: impl PgExecutor<'_>, id: UserId) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as!(
         UserRow,
-        "select id, phone, email, password_hash, role, market, is_active, created_at
-         from users where id = $1",
-        id
+        r#"select id, phone, email, password_hash, role as "role: Role", market, is_active, created_at
+         from users where id = $1"#,
+        id.0
     )
     .fetch_optional(db)
     .await
@@ -30,8 +32,8 @@ pub async fn find(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<UserR
 
 /// Whether the user exists and is active: the question of every token check.
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn is_active(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<bool> {
-    let active = sqlx::query_scalar!("select is_active from users where id = $1", id)
+pub async fn is_active(db: impl PgExecutor<'_>, id: UserId) -> sqlx::Result<bool> {
+    let active = sqlx::query_scalar!("select is_active from users where id = $1", id.0)
         .fetch_optional(db)
         .await?;
     Ok(active.unwrap_or(false))
@@ -41,8 +43,8 @@ pub async fn is_active(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<bool> {
 pub async fn find_by_email(db: impl PgExecutor<'_>, email: &str) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as!(
         UserRow,
-        "select id, phone, email, password_hash, role, market, is_active, created_at
-         from users where email = $1",
+        r#"select id, phone, email, password_hash, role as "role: Role", market, is_active, created_at
+         from users where email = $1"#,
         email
     )
     .fetch_optional(db)
@@ -60,9 +62,9 @@ pub async fn find_or_create_by_phone(
     // one statement that is safe against a concurrent first login.
     sqlx::query_as!(
         UserRow,
-        "insert into users (phone, market) values ($1, $2)
+        r#"insert into users (phone, market) values ($1, $2)
          on conflict (phone) do update set phone = excluded.phone
-         returning id, phone, email, password_hash, role, market, is_active, created_at",
+         returning id, phone, email, password_hash, role as "role: Role", market, is_active, created_at"#,
         phone,
         market
     )
@@ -76,16 +78,16 @@ pub async fn create_with_password(
     db: impl PgExecutor<'_>,
     email: &str,
     password_hash: &str,
-    role: &str,
+    role: Role,
     market: &str,
 ) -> sqlx::Result<UserRow> {
     sqlx::query_as!(
         UserRow,
-        "insert into users (email, password_hash, role, market) values ($1, $2, $3, $4)
-         returning id, phone, email, password_hash, role, market, is_active, created_at",
+        r#"insert into users (email, password_hash, role, market) values ($1, $2, $3, $4)
+         returning id, phone, email, password_hash, role as "role: Role", market, is_active, created_at"#,
         email,
         password_hash,
-        role,
+        role.as_str(),
         market
     )
     .fetch_one(db)
@@ -95,14 +97,14 @@ pub async fn create_with_password(
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn set_active(
     db: impl PgExecutor<'_>,
-    id: i64,
+    id: UserId,
     active: bool,
 ) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as!(
         UserRow,
-        "update users set is_active = $2, updated_at = now() where id = $1 and deleted_at is null
-         returning id, phone, email, password_hash, role, market, is_active, created_at",
-        id,
+        r#"update users set is_active = $2, updated_at = now() where id = $1 and deleted_at is null
+         returning id, phone, email, password_hash, role as "role: Role", market, is_active, created_at"#,
+        id.0,
         active
     )
     .fetch_optional(db)
@@ -112,12 +114,12 @@ pub async fn set_active(
 /// Account deletion: deactivated, phone and email erased so that the number
 /// can sign up afresh; the row stays for the shop's records.
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn erase(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<()> {
+pub async fn erase(db: impl PgExecutor<'_>, id: UserId) -> sqlx::Result<()> {
     sqlx::query!(
         "update users set is_active = false, phone = null, email = null, password_hash = null,
                 deleted_at = now(), updated_at = now()
          where id = $1",
-        id
+        id.0
     )
     .execute(db)
     .await?;
@@ -127,12 +129,12 @@ pub async fn erase(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<()> {
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn set_password(
     db: impl PgExecutor<'_>,
-    id: i64,
+    id: UserId,
     password_hash: &str,
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "update users set password_hash = $2, updated_at = now() where id = $1",
-        id,
+        id.0,
         password_hash
     )
     .execute(db)
@@ -151,10 +153,10 @@ pub async fn search(
 ) -> sqlx::Result<(Vec<UserRow>, i64)> {
     let rows = sqlx::query_as!(
         UserRow,
-        "select id, phone, email, password_hash, role, market, is_active, created_at
+        r#"select id, phone, email, password_hash, role as "role: Role", market, is_active, created_at
          from users
          where ($1::text is null or phone = $1) and ($2::text is null or email = $2)
-         order by id desc limit $3 offset $4",
+         order by id desc limit $3 offset $4"#,
         phone,
         email,
         limit,

@@ -4,15 +4,19 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+use common::claims::Role;
+use common::ids::UserId;
+
 use super::users::UserRow;
 
 /// A user as API.md shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: UserId,
     pub phone: Option<String>,
     pub email: Option<String>,
-    pub role: String,
+    pub role: Role,
     pub market: String,
     pub is_active: bool,
     #[serde(with = "time::serde::rfc3339")]

@@ -175,6 +175,6 @@ pub async fn log_in(
     if !user.is_active {
         return Err(common::Problem::user_inactive().into());
     }
-    tracing::info!(user_id = user.id, phone = %login.phone.masked(), "phone login");
+    tracing::info!(user_id = user.id.0, phone = %login.phone.masked(), "phone login");
     sessions.start(user, login.market, login.device_name).await
 }

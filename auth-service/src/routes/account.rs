@@ -10,6 +10,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use common::ids::SessionId;
+
 use crate::accounts::Accounts;
 use crate::accounts::email::password_problem;
 use crate::accounts::views::UserView;
@@ -100,6 +102,6 @@ async fn delete_session(
     user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    sessions.end_own(user.user_id, id).await?;
+    sessions.end_own(user.user_id, SessionId(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

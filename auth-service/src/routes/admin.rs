@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use common::Problem;
 use common::claims::Role;
 use common::extract::{Id, Json, Path, Query};
+use common::ids::UserId;
 use common::pagination::{PageQuery, Paginated};
 use common::problem::FieldError;
 use serde::Deserialize;
@@ -103,16 +104,24 @@ async fn create_user(
     if let Some(message) = password_problem(&body.password) {
         errors.push(FieldError::new("password", message));
     }
-    if Role::parse(&body.role).is_none() {
+    let role = Role::parse(&body.role);
+    if role.is_none() {
         errors.push(FieldError::new("role", "must be customer or admin"));
     }
-    let Some(email) = email.filter(|_| errors.is_empty()) else {
+    let (Some(email), Some(role)) = (email, role).clone() else {
         return Err(Problem::validation(errors).into());
     };
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors).into());
+    }
     let row = accounts
-        .create_with_password(&email, &body.password, &body.role)
+        .create_with_password(&email, &body.password, role)
         .await?;
-    tracing::info!(user_id = row.id, role = %row.role, "account created by an admin");
+    tracing::info!(
+        user_id = row.id.0,
+        role = row.role.as_str(),
+        "account created by an admin"
+    );
     Ok((StatusCode::CREATED, axum::Json(row.into())))
 }
 
@@ -126,7 +135,9 @@ async fn deactivate_user(
     AdminUser(admin): AdminUser,
     Path(Id(id)): Path<Id>,
 ) -> Result<axum::Json<UserView>, ApiError> {
-    let row = accounts.deactivate(&sessions, id, admin.user_id).await?;
+    let row = accounts
+        .deactivate(&sessions, UserId(id), admin.user_id)
+        .await?;
     Ok(axum::Json(row.into()))
 }
 
@@ -139,6 +150,6 @@ async fn activate_user(
     AdminUser(admin): AdminUser,
     Path(Id(id)): Path<Id>,
 ) -> Result<axum::Json<UserView>, ApiError> {
-    let row = accounts.activate(id, admin.user_id).await?;
+    let row = accounts.activate(UserId(id), admin.user_id).await?;
     Ok(axum::Json(row.into()))
 }

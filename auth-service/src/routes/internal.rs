@@ -30,7 +30,7 @@ async fn token_status(
     Json(request): Json<TokenStatusRequest>,
 ) -> Result<axum::Json<TokenStatus>, ApiError> {
     let reason = sessions
-        .revocation(request.user_id.0, request.session_id.0, request.issued_at)
+        .revocation(request.user_id, request.session_id, request.issued_at)
         .await?;
     let status = TokenStatus::from_reason(reason);
     metrics::counter!("token_status_requests_total", "active" => if status.active { "true" } else { "false" })

@@ -7,12 +7,12 @@ use axum::response::IntoResponse;
 use common::Problem;
 use common::error_code::ErrorCode;
 use common::extract::{Json, has_json_content_type, parse_json};
+use common::ids::{SessionId, UserId};
 use common::verifier::{Verifier, VerifyError, bearer_token};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use super::no_store;
 use crate::caller::AuthUser;
@@ -68,11 +68,11 @@ fn session_to_end(
     verifier: &Verifier,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<(i64, Uuid), Problem> {
+) -> Result<(UserId, SessionId), Problem> {
     if headers.contains_key(header::AUTHORIZATION) {
         let claims = verifier.verify_ignoring_expiry(bearer_token(headers)?)?;
         let user_id = claims.user_id().ok_or(VerifyError::Invalid)?;
-        return Ok((user_id, claims.sid));
+        return Ok((user_id, claims.session_id()));
     }
     if body.is_empty() {
         return Err(Problem::new(
@@ -95,6 +95,6 @@ async fn logout_all(
     user: AuthUser,
 ) -> Result<StatusCode, ApiError> {
     sessions.revoke_everything(user.user_id).await?;
-    tracing::info!(user_id = user.user_id, "logout from every session");
+    tracing::info!(user_id = user.user_id.0, "logout from every session");
     Ok(StatusCode::NO_CONTENT)
 }

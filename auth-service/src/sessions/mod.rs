@@ -13,11 +13,10 @@ pub mod store;
 pub mod views;
 
 use common::Problem;
-use common::claims::Role;
 use common::error_code::ErrorCode;
+use common::ids::{SessionId, UserId};
 use common::verifier::now_unix;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use self::refresh_token::RefreshToken;
 use self::signing::{Subject, TokenIssuer};
@@ -111,7 +110,7 @@ impl Sessions {
         device_name: Option<&str>,
     ) -> Result<TokenPair, ApiError> {
         let now = now_unix();
-        let session_id = Uuid::new_v4();
+        let session_id = SessionId::new();
         let refresh = RefreshToken::first(user.id, session_id);
         let policy = &self.policy;
         self.store
@@ -140,7 +139,7 @@ impl Sessions {
     fn token_pair(
         &self,
         user: UserRow,
-        session_id: Uuid,
+        session_id: SessionId,
         market: &str,
         refresh: &RefreshToken,
         refresh_expires_in: u64,
@@ -149,7 +148,7 @@ impl Sessions {
             user_id: user.id,
             session_id,
             market,
-            role: Role::parse(&user.role).unwrap_or(Role::Customer),
+            role: user.role,
         };
         let access_token = self.issuer.issue(subject, now_unix())?;
         Ok(TokenPair {
@@ -165,25 +164,25 @@ impl Sessions {
 
     /// The user and session a refresh token names, if it is one we issued
     /// (logout without an access token).
-    pub fn refresh_owner(&self, presented: &str) -> Result<(i64, Uuid), Problem> {
+    pub fn refresh_owner(&self, presented: &str) -> Result<(UserId, SessionId), Problem> {
         let token = RefreshToken::decode(presented, &self.keys).ok_or_else(refresh_invalid)?;
         Ok((token.user_id, token.session_id))
     }
 
     /// Logout: ends the session if it is the user's; ending one that has
     /// already ended (or another user's) changes nothing.
-    pub async fn end(&self, user_id: i64, session_id: Uuid) -> Result<(), ApiError> {
+    pub async fn end(&self, user_id: UserId, session_id: SessionId) -> Result<(), ApiError> {
         if let Some(session) = self.store.session(session_id).await?
             && session.user_id == user_id
         {
             self.store.end_session(&session).await?;
-            tracing::info!(user_id, %session_id, "logout");
+            tracing::info!(user_id = user_id.0, %session_id, "logout");
         }
         Ok(())
     }
 
     /// Ends one of the user's sessions; another user's is `404`.
-    pub async fn end_own(&self, user_id: i64, session_id: Uuid) -> Result<(), ApiError> {
+    pub async fn end_own(&self, user_id: UserId, session_id: SessionId) -> Result<(), ApiError> {
         match self.store.session(session_id).await? {
             Some(session) if session.user_id == user_id => {
                 self.store.end_session(&session).await?;
@@ -194,7 +193,7 @@ impl Sessions {
     }
 
     /// The user's live sessions, newest first, `current` marked.
-    pub async fn list(&self, user_id: i64, current: Uuid) -> Result<SessionList, ApiError> {
+    pub async fn list(&self, user_id: UserId, current: SessionId) -> Result<SessionList, ApiError> {
         let sessions = self.store.user_sessions(user_id).await?;
         let items = sessions
             .into_iter()
@@ -205,7 +204,7 @@ impl Sessions {
 
     /// Ends every session of a user and refuses every token issued so far
     /// (logout-all, deactivation, account deletion).
-    pub async fn revoke_everything(&self, user_id: i64) -> Result<(), ApiError> {
+    pub async fn revoke_everything(&self, user_id: UserId) -> Result<(), ApiError> {
         let policy = &self.policy;
         // The marker must outlive every access token issued before it.
         let marker_ttl = policy.access_token_ttl_seconds + policy.jwt_leeway_seconds + 60;
@@ -216,7 +215,7 @@ impl Sessions {
     }
 
     /// Ends every session of a user but `keep` (password change).
-    pub async fn end_others(&self, user_id: i64, keep: Uuid) -> Result<(), ApiError> {
+    pub async fn end_others(&self, user_id: UserId, keep: SessionId) -> Result<(), ApiError> {
         self.store.end_sessions_except(user_id, Some(keep)).await?;
         Ok(())
     }

@@ -9,6 +9,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::ids::{SessionId, UserId};
 use hmac::Mac as _;
 use rand::RngExt as _;
 use sha2::{Digest, Sha256};
@@ -20,8 +21,8 @@ const TAG_BYTES: usize = 16;
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct RefreshToken {
-    pub user_id: i64,
-    pub session_id: Uuid,
+    pub user_id: UserId,
+    pub session_id: SessionId,
     secret: [u8; 32],
 }
 
@@ -37,7 +38,7 @@ impl std::fmt::Debug for RefreshToken {
 
 impl RefreshToken {
     /// The first token of a new session.
-    pub fn first(user_id: i64, session_id: Uuid) -> Self {
+    pub fn first(user_id: UserId, session_id: SessionId) -> Self {
         let mut secret = [0u8; 32];
         rand::rng().fill(&mut secret);
         Self {
@@ -62,8 +63,8 @@ impl RefreshToken {
 
     fn tag_input(&self) -> [u8; 8 + 16 + 32] {
         let mut input = [0u8; 56];
-        input[..8].copy_from_slice(&self.user_id.to_be_bytes());
-        input[8..24].copy_from_slice(self.session_id.as_bytes());
+        input[..8].copy_from_slice(&self.user_id.0.to_be_bytes());
+        input[8..24].copy_from_slice(self.session_id.0.as_bytes());
         input[24..].copy_from_slice(&self.secret);
         input
     }
@@ -77,7 +78,7 @@ impl RefreshToken {
         format!(
             "rt_{}.{}.{}",
             self.user_id,
-            self.session_id.simple(),
+            self.session_id.0.simple(),
             URL_SAFE_NO_PAD.encode(body)
         )
     }
@@ -94,8 +95,8 @@ impl RefreshToken {
         if parts.next().is_some() {
             return None;
         }
-        let user_id = user.parse::<i64>().ok().filter(|id| *id > 0)?;
-        let session_id = Uuid::try_parse(session).ok()?;
+        let user_id = UserId(user.parse::<i64>().ok().filter(|id| *id > 0)?);
+        let session_id = SessionId(Uuid::try_parse(session).ok()?);
         let body = URL_SAFE_NO_PAD.decode(body).ok()?;
         if body.len() != 32 + TAG_BYTES {
             return None;
@@ -124,7 +125,7 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_successors_are_deterministic() {
         let keys = keys();
-        let token = RefreshToken::first(19, Uuid::new_v4());
+        let token = RefreshToken::first(UserId(19), SessionId::new());
         let text = token.encode(&keys);
         assert!(text.starts_with("rt_19."));
         assert_eq!(RefreshToken::decode(&text, &keys), Some(token.clone()));
@@ -136,7 +137,7 @@ mod tests {
     #[test]
     fn forged_or_altered_tokens_do_not_decode() {
         let keys = keys();
-        let token = RefreshToken::first(19, Uuid::new_v4());
+        let token = RefreshToken::first(UserId(19), SessionId::new());
         let text = token.encode(&keys);
         let other_user = text.replacen("rt_19.", "rt_20.", 1);
         assert_eq!(RefreshToken::decode(&other_user, &keys), None);

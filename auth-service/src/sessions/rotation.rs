@@ -8,9 +8,10 @@ use std::sync::LazyLock;
 
 use common::Problem;
 use common::error_code::ErrorCode;
+use common::ids::SessionId;
+use common::ids::UserId;
 use common::verifier::now_unix;
 use redis::Script;
-use uuid::Uuid;
 
 use super::refresh_token::RefreshToken;
 use super::{Sessions, TokenPair, refresh_invalid};
@@ -65,7 +66,7 @@ pub enum Rotation {
 /// Parameters of one rotation attempt.
 #[derive(Debug, Clone, Copy)]
 pub struct RotateRequest<'a> {
-    pub session_id: Uuid,
+    pub session_id: SessionId,
     pub presented_digest: &'a str,
     pub successor_digest: &'a str,
     pub now: i64,
@@ -111,7 +112,7 @@ impl Sessions {
             }
             Rotation::Reused => {
                 metrics::counter!("refresh_reuse_detected_total").increment(1);
-                tracing::warn!(user_id = token.user_id, session_id = %token.session_id, "refresh token reuse: session revoked");
+                tracing::warn!(user_id = token.user_id.0, session_id = %token.session_id, "refresh token reuse: session revoked");
                 return Err(Problem::new(
                     ErrorCode::RefreshReused,
                     "this refresh token was already used; the session has been ended",
@@ -153,7 +154,7 @@ impl RedisStore {
             Some("invalid") => Ok(Rotation::Invalid),
             Some("reused") => {
                 if let Some(user_id) = reply.get(1).and_then(|t| t.parse::<i64>().ok()) {
-                    self.unindex(user_id, request.session_id).await?;
+                    self.unindex(UserId(user_id), request.session_id).await?;
                 }
                 Ok(Rotation::Reused)
             }

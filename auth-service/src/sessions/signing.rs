@@ -7,6 +7,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::claims::{ACCESS_TYP, AccessClaims, Role};
+use common::ids::{SessionId, UserId};
 use common::keys::{
     JwtAlgorithm, KeyBytes, VerifyKeyring, ed25519_pkcs8_from_seed, ed25519_public_from_seed,
 };
@@ -32,8 +33,8 @@ pub struct TokenIssuer {
 /// What goes into one access token.
 #[derive(Debug, Clone, Copy)]
 pub struct Subject<'a> {
-    pub user_id: i64,
-    pub session_id: Uuid,
+    pub user_id: UserId,
+    pub session_id: SessionId,
     pub market: &'a str,
     pub role: Role,
 }
@@ -94,7 +95,7 @@ impl TokenIssuer {
             iss: self.issuer.to_string(),
             aud: self.audience.to_string(),
             sub: subject.user_id.to_string(),
-            sid: subject.session_id,
+            sid: subject.session_id.0,
             jti: Uuid::new_v4(),
             iat: now,
             exp: now + self.ttl_seconds,

@@ -2,8 +2,8 @@
 //! alive and not older than the user's "not before" (Redis). auth-service
 //! keeps no cache: it refuses ended sessions at once.
 
+use common::ids::{SessionId, UserId};
 use common::token_status::RevocationReason;
-use uuid::Uuid;
 
 use super::Sessions;
 use super::store::SessionState;
@@ -15,8 +15,8 @@ impl Sessions {
     /// precedence. Asks PostgreSQL and Redis at once.
     pub async fn revocation(
         &self,
-        user_id: i64,
-        session_id: Uuid,
+        user_id: UserId,
+        session_id: SessionId,
         issued_at: i64,
     ) -> Result<Option<RevocationReason>, ApiError> {
         let (active, session) = tokio::join!(

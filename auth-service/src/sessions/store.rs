@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 
+use common::ids::{SessionId, UserId};
 use redis::AsyncCommands as _;
 use uuid::Uuid;
 
@@ -18,8 +19,8 @@ use crate::store::{RedisStore, StoreError};
 /// What is kept of a session (the refresh digests stay in Redis).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
-    pub id: Uuid,
-    pub user_id: i64,
+    pub id: SessionId,
+    pub user_id: UserId,
     pub market: String,
     pub device_name: Option<String>,
     pub created_at: i64,
@@ -29,8 +30,8 @@ pub struct Session {
 /// A new session to store.
 #[derive(Debug, Clone)]
 pub struct NewSession<'a> {
-    pub id: Uuid,
-    pub user_id: i64,
+    pub id: SessionId,
+    pub user_id: UserId,
     pub market: &'a str,
     pub device_name: Option<&'a str>,
     pub now: i64,
@@ -65,7 +66,7 @@ impl RedisStore {
             ("rt", new.refresh_digest.to_owned()),
         ];
         let max_seconds = new.max_seconds as i64;
-        let sid = new.id.simple().to_string();
+        let sid = new.id.0.simple().to_string();
         // The index entry goes first: a crash in between leaves a dangling
         // id (pruned on listing), never a session that logout-all misses.
         self.run(|mut conn| async move {
@@ -84,15 +85,19 @@ impl RedisStore {
         .await
     }
 
-    pub(super) async fn unindex(&self, user_id: i64, session_id: Uuid) -> Result<(), StoreError> {
+    pub(super) async fn unindex(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+    ) -> Result<(), StoreError> {
         let key = self.keys().user_sessions(user_id);
-        let sid = session_id.simple().to_string();
+        let sid = session_id.0.simple().to_string();
         self.run(|mut conn| async move { conn.srem::<_, _, ()>(key, sid).await })
             .await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
-    pub async fn session(&self, session_id: Uuid) -> Result<Option<Session>, StoreError> {
+    pub async fn session(&self, session_id: SessionId) -> Result<Option<Session>, StoreError> {
         let key = self.keys().session(session_id);
         let fields: HashMap<String, String> = self
             .run(|mut conn| async move { conn.hgetall(key).await })
@@ -113,14 +118,14 @@ impl RedisStore {
 
     /// The user's live sessions; ids whose record is gone are pruned.
     #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
-    pub async fn user_sessions(&self, user_id: i64) -> Result<Vec<Session>, StoreError> {
+    pub async fn user_sessions(&self, user_id: UserId) -> Result<Vec<Session>, StoreError> {
         let set = self.keys().user_sessions(user_id);
         let ids: Vec<String> = self
             .run(|mut conn| async move { conn.smembers(set).await })
             .await?;
         let mut sessions = Vec::with_capacity(ids.len());
         for raw in ids {
-            let Ok(id) = Uuid::try_parse(&raw) else {
+            let Ok(id) = Uuid::try_parse(&raw).map(SessionId) else {
                 continue;
             };
             match self.session(id).await? {
@@ -137,7 +142,7 @@ impl RedisStore {
     #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn revoke_user(
         &self,
-        user_id: i64,
+        user_id: UserId,
         now: i64,
         marker_ttl_seconds: u64,
     ) -> Result<(), StoreError> {
@@ -155,8 +160,8 @@ impl RedisStore {
     #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn end_sessions_except(
         &self,
-        user_id: i64,
-        keep: Option<Uuid>,
+        user_id: UserId,
+        keep: Option<SessionId>,
     ) -> Result<(), StoreError> {
         for session in self.user_sessions(user_id).await? {
             if Some(session.id) != keep {
@@ -170,8 +175,8 @@ impl RedisStore {
     #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn session_state(
         &self,
-        user_id: i64,
-        session_id: Uuid,
+        user_id: UserId,
+        session_id: SessionId,
         issued_at: i64,
     ) -> Result<SessionState, StoreError> {
         let marker = self.keys().user_not_before(user_id);
@@ -190,18 +195,18 @@ impl RedisStore {
         if not_before.is_some_and(|nbf| issued_at < nbf) {
             return Ok(SessionState::TokensRevoked);
         }
-        if owner != Some(user_id) {
+        if owner != Some(user_id.0) {
             return Ok(SessionState::SessionRevoked);
         }
         Ok(SessionState::Active)
     }
 }
 
-fn parse_session(id: Uuid, fields: &HashMap<String, String>) -> Option<Session> {
+fn parse_session(id: SessionId, fields: &HashMap<String, String>) -> Option<Session> {
     let number = |name: &str| fields.get(name).and_then(|v| v.parse::<i64>().ok());
     Some(Session {
         id,
-        user_id: number("uid")?,
+        user_id: UserId(number("uid")?),
         market: fields.get("market")?.clone(),
         device_name: fields.get("device").filter(|d| !d.is_empty()).cloned(),
         created_at: number("created")?,

@@ -1,9 +1,9 @@
 //! The JSON shapes of sessions: the token pair and the session list.
 
+use common::ids::SessionId;
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::store::Session;
 use crate::accounts::views::UserView;
@@ -16,13 +16,15 @@ pub struct TokenPair {
     pub expires_in: i64,
     pub refresh_token: String,
     pub refresh_expires_in: u64,
-    pub session_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub session_id: SessionId,
     pub user: UserView,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionView {
-    pub id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub id: SessionId,
     pub device_name: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
@@ -39,7 +41,7 @@ pub struct SessionList {
 }
 
 impl SessionView {
-    pub fn new(session: Session, current: Uuid) -> Self {
+    pub fn new(session: Session, current: SessionId) -> Self {
         Self {
             current: session.id == current,
             id: session.id,

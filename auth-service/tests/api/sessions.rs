@@ -55,8 +55,8 @@ async fn logout_takes_an_expired_access_token_or_a_refresh_token(pool: PgPool) {
     let user_id = pair["user"]["id"].as_i64().unwrap();
     let session_id: Uuid = pair["session_id"].as_str().unwrap().parse().unwrap();
     let subject = auth_service::sessions::signing::Subject {
-        user_id,
-        session_id,
+        user_id: common::ids::UserId(user_id),
+        session_id: common::ids::SessionId(session_id),
         market: "us",
         role: Role::Customer,
     };

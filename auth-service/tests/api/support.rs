@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use auth_service::AppState;
 use auth_service::config::Settings;
+use common::claims::Role;
 use common::config::Env;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
@@ -66,30 +67,7 @@ pub async fn serve(state: AppState) -> TestApp {
     }
 }
 
-/// A response's status and JSON body (problem bodies included).
-pub async fn read(response: Response) -> (StatusCode, Value) {
-    let status = response.status();
-    let body = response.json::<Value>().await.unwrap_or(Value::Null);
-    (status, body)
-}
-
-/// Asserts a problem+json answer with `status` and `code`; returns its body.
-pub async fn expect_problem(response: Response, status: u16, code: &str) -> Value {
-    assert_eq!(
-        response.status().as_u16(),
-        status,
-        "expected {status} {code}"
-    );
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(content_type, "application/problem+json");
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["code"], code, "{body}");
-    assert_eq!(body["status"], status);
-    body
-}
+pub use common::testing::{expect_problem, read};
 
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
@@ -214,10 +192,11 @@ impl TestApp {
     pub async fn create_account(&self, email: &str, password: &str, role: &str) -> i64 {
         self.state
             .accounts
-            .create_with_password(email, password, role)
+            .create_with_password(email, password, Role::parse(role).expect("a role"))
             .await
             .expect("account created")
             .id
+            .0
     }
 
     /// An admin's access token.

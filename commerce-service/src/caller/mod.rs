@@ -13,6 +13,7 @@ use axum::http::request::Parts;
 use common::Problem;
 use common::claims::AccessClaims;
 use common::error_code::ErrorCode;
+use common::ids::UserId;
 use common::token_status::RevocationReason;
 use common::verifier::{VerifyError, bearer_token};
 
@@ -24,7 +25,7 @@ use crate::state::AppState;
 async fn authenticate(
     parts: &Parts,
     state: &AppState,
-) -> Result<(i64, Arc<AccessClaims>), ApiError> {
+) -> Result<(UserId, Arc<AccessClaims>), ApiError> {
     let token = bearer_token(&parts.headers)?;
     let claims = state.verifier.verify(token).map_err(Problem::from)?;
     let user_id = claims
@@ -32,7 +33,7 @@ async fn authenticate(
         .ok_or_else(|| Problem::from(VerifyError::Invalid))?;
     let status = state
         .token_status
-        .status(user_id, claims.sid, claims.iat, claims.exp)
+        .status(user_id, claims.session_id(), claims.iat, claims.exp)
         .await
         .map_err(Problem::from)?;
     match status.reason {
@@ -47,7 +48,7 @@ async fn authenticate(
 /// A customer acting in their token's market.
 #[derive(Debug, Clone)]
 pub struct Customer {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub market: MarketRow,
 }
 
@@ -77,7 +78,7 @@ impl FromRequestParts<AppState> for Customer {
 /// A caller whose token says `role: admin`; others get `403 forbidden`.
 #[derive(Debug, Clone)]
 pub struct Admin {
-    pub user_id: i64,
+    pub user_id: UserId,
 }
 
 impl FromRequestParts<AppState> for Admin {

@@ -20,7 +20,6 @@ use common::token_status::{TOKEN_STATUS_PATH, TokenStatus, TokenStatusRequest};
 use common::verifier::now_unix;
 use moka::future::Cache;
 use secrecy::{ExposeSecret, SecretString};
-use uuid::Uuid;
 
 const CACHE_CAPACITY: u64 = 500_000;
 const RETRY_AFTER_SECONDS: u64 = 2;
@@ -33,10 +32,10 @@ struct Cached {
 
 struct CachedLifetime;
 
-impl moka::Expiry<Uuid, Cached> for CachedLifetime {
+impl moka::Expiry<SessionId, Cached> for CachedLifetime {
     fn expire_after_create(
         &self,
-        _key: &Uuid,
+        _key: &SessionId,
         value: &Cached,
         _created_at: Instant,
     ) -> Option<Duration> {
@@ -66,7 +65,7 @@ pub struct StatusClient {
     url: Arc<str>,
     token: SecretString,
     positive_ttl: Duration,
-    cache: Cache<Uuid, Cached>,
+    cache: Cache<SessionId, Cached>,
     calls: Arc<AtomicU64>,
 }
 
@@ -103,8 +102,8 @@ impl StatusClient {
     /// The standing of a token's session, cached as the module explains.
     pub async fn status(
         &self,
-        user_id: i64,
-        session_id: Uuid,
+        user_id: UserId,
+        session_id: SessionId,
         issued_at: i64,
         expires_at: i64,
     ) -> Result<Arc<TokenStatus>, AuthUnavailable> {
@@ -139,11 +138,11 @@ impl StatusClient {
         Ok(cached.status)
     }
 
-    #[tracing::instrument(name = "auth.token_status", skip_all, fields(otel.kind = "client", user_id = user_id))]
+    #[tracing::instrument(name = "auth.token_status", skip_all, fields(otel.kind = "client", user_id = user_id.0))]
     async fn fetch(
         &self,
-        user_id: i64,
-        session_id: Uuid,
+        user_id: UserId,
+        session_id: SessionId,
         issued_at: i64,
     ) -> Result<TokenStatus, AuthUnavailable> {
         self.calls.fetch_add(1, Ordering::Relaxed);
@@ -160,8 +159,8 @@ impl StatusClient {
                     common::request_id::current().unwrap_or_default(),
                 )
                 .json(&TokenStatusRequest {
-                    user_id: UserId(user_id),
-                    session_id: SessionId(session_id),
+                    user_id,
+                    session_id,
                     issued_at,
                 })
                 .send()

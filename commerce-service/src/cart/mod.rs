@@ -10,8 +10,11 @@ use common::db::OnConstraint as _;
 use sqlx::PgPool;
 
 pub use self::views::CartView;
+use common::ids::UserId;
+
 use crate::catalog::queries::MarketRow;
 use crate::error::ApiError;
+use crate::ids::SkuId;
 
 /// The most of one SKU a cart line holds.
 pub const MAX_LINE_QUANTITY: i64 = 99;
@@ -28,7 +31,11 @@ pub fn quantity(value: i64, allow_zero: bool) -> Result<i32, String> {
 }
 
 /// The cart of (user, market) as it stands now (empty if none yet).
-pub async fn current(db: &PgPool, user_id: i64, market: &MarketRow) -> Result<CartView, ApiError> {
+pub async fn current(
+    db: &PgPool,
+    user_id: UserId,
+    market: &MarketRow,
+) -> Result<CartView, ApiError> {
     Ok(match queries::current(db, user_id, &market.code).await? {
         Some((updated_at, lines)) => views::cart(market, lines, Some(updated_at)),
         None => views::cart(market, Vec::new(), None),
@@ -38,9 +45,9 @@ pub async fn current(db: &PgPool, user_id: i64, market: &MarketRow) -> Result<Ca
 /// Adds `quantity` of a SKU; adding one already there adds to its line.
 pub async fn add(
     db: &PgPool,
-    user_id: i64,
+    user_id: UserId,
     market: &MarketRow,
-    sku_id: i64,
+    sku_id: SkuId,
     quantity: i32,
 ) -> Result<CartView, ApiError> {
     let added = queries::add_if_sellable(db, user_id, &market.code, sku_id, quantity)
@@ -53,9 +60,9 @@ pub async fn add(
 /// Sets a line's quantity (adds the SKU if missing; 0 removes the line).
 pub async fn set(
     db: &PgPool,
-    user_id: i64,
+    user_id: UserId,
     market: &MarketRow,
-    sku_id: i64,
+    sku_id: SkuId,
     quantity: i32,
 ) -> Result<CartView, ApiError> {
     let cart_id = queries::ensure(db, user_id, &market.code).await?;
@@ -71,9 +78,9 @@ pub async fn set(
 /// Removes a line (removing one that is not there changes nothing).
 pub async fn remove(
     db: &PgPool,
-    user_id: i64,
+    user_id: UserId,
     market: &MarketRow,
-    sku_id: i64,
+    sku_id: SkuId,
 ) -> Result<CartView, ApiError> {
     if let Some(cart) = queries::find(db, user_id, &market.code).await? {
         queries::remove(db, cart.id, sku_id).await?;

@@ -1,13 +1,16 @@
 //! Carts per (user, market) and their lines.
 
+use common::ids::UserId;
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
+
+use crate::ids::{ProductId, SkuId};
 
 /// A cart line with what decides whether it can still be sold.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CartLineRow {
-    pub sku_id: i64,
-    pub product_id: i64,
+    pub sku_id: SkuId,
+    pub product_id: ProductId,
     pub name: String,
     pub quantity: i32,
     /// `None` when the SKU is no longer priced in the cart's market.
@@ -38,7 +41,7 @@ pub struct CartRow {
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn current(
     db: impl PgExecutor<'_>,
-    user_id: i64,
+    user_id: UserId,
     market: &str,
 ) -> sqlx::Result<Option<(OffsetDateTime, Vec<CartLineRow>)>> {
     // One row per line, or one row of nulls for an empty cart. (Plain left
@@ -56,7 +59,7 @@ pub async fn current(
            left join prices pr on pr.sku_id = s.id and pr.market = c.market
            where c.user_id = $1 and c.market = $2
            order by ci.added_at, ci.sku_id"#,
-        user_id,
+        user_id.0,
         market
     )
     .fetch_all(db)
@@ -68,8 +71,8 @@ pub async fn current(
         .into_iter()
         .filter_map(|row| {
             Some(CartLineRow {
-                sku_id: row.sku_id?,
-                product_id: row.product_id?,
+                sku_id: SkuId(row.sku_id?),
+                product_id: ProductId(row.product_id?),
                 name: row.name?,
                 quantity: row.quantity?,
                 unit_price_minor: row.unit_price_minor,
@@ -85,13 +88,13 @@ pub async fn current(
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn find(
     db: impl PgExecutor<'_>,
-    user_id: i64,
+    user_id: UserId,
     market: &str,
 ) -> sqlx::Result<Option<CartRow>> {
     sqlx::query_as!(
         CartRow,
         "select id, updated_at from carts where user_id = $1 and market = $2",
-        user_id,
+        user_id.0,
         market
     )
     .fetch_optional(db)
@@ -100,12 +103,12 @@ pub async fn find(
 
 /// The cart of (user, market), created if missing; touched either way.
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn ensure(db: impl PgExecutor<'_>, user_id: i64, market: &str) -> sqlx::Result<i64> {
+pub async fn ensure(db: impl PgExecutor<'_>, user_id: UserId, market: &str) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
         "insert into carts (user_id, market) values ($1, $2)
          on conflict (user_id, market) do update set updated_at = now()
          returning id",
-        user_id,
+        user_id.0,
         market
     )
     .fetch_one(db)
@@ -117,7 +120,7 @@ pub async fn ensure(db: impl PgExecutor<'_>, user_id: i64, market: &str) -> sqlx
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn sellable_sku_priced(
     db: impl PgExecutor<'_>,
-    sku_id: i64,
+    sku_id: SkuId,
     market: &str,
 ) -> sqlx::Result<Option<bool>> {
     sqlx::query_scalar!(
@@ -126,7 +129,7 @@ pub async fn sellable_sku_priced(
            join products p on p.id = s.product_id
            left join prices pr on pr.sku_id = s.id and pr.market = $2
            where s.id = $1 and s.is_active and p.is_active"#,
-        sku_id,
+        sku_id.0,
         market
     )
     .fetch_optional(db)
@@ -141,9 +144,9 @@ pub async fn sellable_sku_priced(
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn add_if_sellable(
     db: impl PgExecutor<'_>,
-    user_id: i64,
+    user_id: UserId,
     market: &str,
-    sku_id: i64,
+    sku_id: SkuId,
     quantity: i32,
 ) -> sqlx::Result<Option<bool>> {
     sqlx::query_scalar!(
@@ -167,9 +170,9 @@ pub async fn add_if_sellable(
                do update set quantity = cart_items.quantity + excluded.quantity
            )
            select (select priced from sellable) as "priced?""#,
-        user_id,
+        user_id.0,
         market,
-        sku_id,
+        sku_id.0,
         quantity
     )
     .fetch_one(db)
@@ -180,14 +183,14 @@ pub async fn add_if_sellable(
 pub async fn set(
     db: impl PgExecutor<'_>,
     cart_id: i64,
-    sku_id: i64,
+    sku_id: SkuId,
     quantity: i32,
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "insert into cart_items (cart_id, sku_id, quantity) values ($1, $2, $3)
          on conflict (cart_id, sku_id) do update set quantity = excluded.quantity",
         cart_id,
-        sku_id,
+        sku_id.0,
         quantity
     )
     .execute(db)
@@ -196,11 +199,11 @@ pub async fn set(
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn remove(db: impl PgExecutor<'_>, cart_id: i64, sku_id: i64) -> sqlx::Result<()> {
+pub async fn remove(db: impl PgExecutor<'_>, cart_id: i64, sku_id: SkuId) -> sqlx::Result<()> {
     sqlx::query!(
         "delete from cart_items where cart_id = $1 and sku_id = $2",
         cart_id,
-        sku_id
+        sku_id.0
     )
     .execute(db)
     .await?;

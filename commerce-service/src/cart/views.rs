@@ -6,11 +6,14 @@ use utoipa::ToSchema;
 
 use super::queries::CartLineRow;
 use crate::catalog::queries::MarketRow;
+use crate::ids::{ProductId, SkuId};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CartItemView {
-    pub sku_id: i64,
-    pub product_id: i64,
+    #[schema(value_type = i64)]
+    pub sku_id: SkuId,
+    #[schema(value_type = i64)]
+    pub product_id: ProductId,
     pub name: String,
     pub quantity: i32,
     /// `null` when the SKU is no longer priced in this market.

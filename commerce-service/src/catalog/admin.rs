@@ -17,6 +17,7 @@ use super::markets::Markets;
 use super::queries;
 use super::views::{AdminProductView, AdminSkuView, admin_skus};
 use crate::error::ApiError;
+use crate::ids::{ProductId, SkuId};
 
 pub const MAX_STOCK: i64 = 1_000_000_000;
 pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000;
@@ -123,12 +124,12 @@ pub fn validate_product(body: &CreateProduct, markets: &HashSet<String>) -> Vec<
     errors
 }
 
-pub async fn product_view(db: &PgPool, id: i64) -> Result<AdminProductView, ApiError> {
+pub async fn product_view(db: &PgPool, id: ProductId) -> Result<AdminProductView, ApiError> {
     let product = queries::product(db, id)
         .await?
         .ok_or_else(Problem::not_found)?;
     let skus = queries::skus_of(db, id).await?;
-    let ids: Vec<i64> = skus.iter().map(|s| s.id).collect();
+    let ids: Vec<SkuId> = skus.iter().map(|s| s.id).collect();
     let prices = queries::prices_of(db, &ids).await?;
     Ok(AdminProductView {
         id: product.id,
@@ -142,7 +143,7 @@ pub async fn product_view(db: &PgPool, id: i64) -> Result<AdminProductView, ApiE
     })
 }
 
-pub async fn sku_view(db: &PgPool, id: i64) -> Result<AdminSkuView, ApiError> {
+pub async fn sku_view(db: &PgPool, id: SkuId) -> Result<AdminSkuView, ApiError> {
     let sku = queries::sku(db, id).await?.ok_or_else(Problem::not_found)?;
     let prices = queries::prices_of(db, &[id]).await?;
     admin_skus(vec![sku], prices)
@@ -195,7 +196,7 @@ pub async fn create_product(
 /// Changes a product's name, description or whether it is sold.
 pub async fn update_product(
     db: &PgPool,
-    id: i64,
+    id: ProductId,
     body: &UpdateProduct,
 ) -> Result<AdminProductView, ApiError> {
     let mut errors = Vec::new();
@@ -221,7 +222,7 @@ pub async fn update_product(
 }
 
 /// Sets a SKU's stock.
-pub async fn set_stock(db: &PgPool, id: i64, stock: i64) -> Result<AdminSkuView, ApiError> {
+pub async fn set_stock(db: &PgPool, id: SkuId, stock: i64) -> Result<AdminSkuView, ApiError> {
     if !(0..=MAX_STOCK).contains(&stock) {
         return Err(Problem::invalid_field("stock", "must be 0 to 1000000000").into());
     }
@@ -235,7 +236,7 @@ pub async fn set_stock(db: &PgPool, id: i64, stock: i64) -> Result<AdminSkuView,
 pub async fn set_price(
     db: &PgPool,
     markets: &Markets,
-    id: i64,
+    id: SkuId,
     market: &str,
     amount_minor: i64,
 ) -> Result<AdminSkuView, ApiError> {

@@ -17,6 +17,7 @@ use self::markets::Markets;
 use self::queries::MarketRow;
 use self::views::{MarketList, MarketView, ProductView};
 use crate::error::ApiError;
+use crate::ids::ProductId;
 
 /// Every market, by code.
 pub async fn market_list(markets: &Markets) -> Result<MarketList, ApiError> {
@@ -45,7 +46,7 @@ pub async fn storefront_page(
 ) -> Result<(Vec<ProductView>, i64), ApiError> {
     let (rows, total) =
         queries::sellable_products(db, &market.code, pattern, limit, offset).await?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let ids: Vec<ProductId> = rows.iter().map(|r| r.id).collect();
     let skus = queries::priced_skus(db, &ids, &market.code).await?;
     Ok((views::products(rows, skus, market), total))
 }
@@ -54,7 +55,7 @@ pub async fn storefront_page(
 pub async fn storefront_product(
     db: &PgPool,
     market: &MarketRow,
-    id: i64,
+    id: ProductId,
 ) -> Result<ProductView, ApiError> {
     let product = queries::product(db, id)
         .await?

@@ -4,6 +4,8 @@ use serde_json::Value;
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
 
+use crate::ids::{ProductId, SkuId};
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MarketRow {
     pub code: String,
@@ -13,7 +15,7 @@ pub struct MarketRow {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ProductRow {
-    pub id: i64,
+    pub id: ProductId,
     pub slug: String,
     pub name: String,
     pub description: String,
@@ -25,8 +27,8 @@ pub struct ProductRow {
 /// A SKU with its price in one market.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PricedSkuRow {
-    pub id: i64,
-    pub product_id: i64,
+    pub id: SkuId,
+    pub product_id: ProductId,
     pub code: String,
     pub attributes: Value,
     pub stock: i32,
@@ -36,8 +38,8 @@ pub struct PricedSkuRow {
 /// A SKU as the admin API sees it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SkuRow {
-    pub id: i64,
-    pub product_id: i64,
+    pub id: SkuId,
+    pub product_id: ProductId,
     pub code: String,
     pub attributes: Value,
     pub stock: i32,
@@ -46,7 +48,7 @@ pub struct SkuRow {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PriceRow {
-    pub sku_id: i64,
+    pub sku_id: SkuId,
     pub market: String,
     pub amount_minor: i64,
 }
@@ -109,7 +111,7 @@ pub async fn sellable_products(
     let rows = rows
         .into_iter()
         .map(|row| ProductRow {
-            id: row.id,
+            id: row.id.into(),
             slug: row.slug,
             name: row.name,
             description: row.description,
@@ -122,11 +124,11 @@ pub async fn sellable_products(
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn product(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<ProductRow>> {
+pub async fn product(db: impl PgExecutor<'_>, id: ProductId) -> sqlx::Result<Option<ProductRow>> {
     sqlx::query_as!(
         ProductRow,
         "select id, slug, name, description, is_active, created_at, updated_at from products where id = $1",
-        id
+        id.0
     )
     .fetch_optional(db)
     .await
@@ -136,16 +138,17 @@ pub async fn product(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<Pr
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn priced_skus(
     db: impl PgExecutor<'_>,
-    products: &[i64],
+    products: &[ProductId],
     market: &str,
 ) -> sqlx::Result<Vec<PricedSkuRow>> {
+    let products: Vec<i64> = products.iter().map(|id| id.0).collect();
     sqlx::query_as!(
         PricedSkuRow,
         "select s.id, s.product_id, s.code, s.attributes, s.stock, pr.amount_minor
          from skus s join prices pr on pr.sku_id = s.id and pr.market = $2
          where s.product_id = any($1) and s.is_active
          order by s.id",
-        products,
+        &products,
         market
     )
     .fetch_all(db)
@@ -153,33 +156,34 @@ pub async fn priced_skus(
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn skus_of(db: impl PgExecutor<'_>, product_id: i64) -> sqlx::Result<Vec<SkuRow>> {
+pub async fn skus_of(db: impl PgExecutor<'_>, product_id: ProductId) -> sqlx::Result<Vec<SkuRow>> {
     sqlx::query_as!(
         SkuRow,
         "select id, product_id, code, attributes, stock, is_active from skus where product_id = $1 order by id",
-        product_id
+        product_id.0
     )
     .fetch_all(db)
     .await
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn sku(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<SkuRow>> {
+pub async fn sku(db: impl PgExecutor<'_>, id: SkuId) -> sqlx::Result<Option<SkuRow>> {
     sqlx::query_as!(
         SkuRow,
         "select id, product_id, code, attributes, stock, is_active from skus where id = $1",
-        id
+        id.0
     )
     .fetch_optional(db)
     .await
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn prices_of(db: impl PgExecutor<'_>, skus: &[i64]) -> sqlx::Result<Vec<PriceRow>> {
+pub async fn prices_of(db: impl PgExecutor<'_>, skus: &[SkuId]) -> sqlx::Result<Vec<PriceRow>> {
+    let skus: Vec<i64> = skus.iter().map(|id| id.0).collect();
     sqlx::query_as!(
         PriceRow,
         "select sku_id, market, amount_minor from prices where sku_id = any($1) order by sku_id, market",
-        skus
+        &skus
     )
     .fetch_all(db)
     .await
@@ -191,7 +195,7 @@ pub async fn insert_product(
     slug: &str,
     name: &str,
     description: &str,
-) -> sqlx::Result<i64> {
+) -> sqlx::Result<ProductId> {
     sqlx::query_scalar!(
         "insert into products (slug, name, description) values ($1, $2, $3) returning id",
         slug,
@@ -200,38 +204,40 @@ pub async fn insert_product(
     )
     .fetch_one(db)
     .await
+    .map(ProductId)
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn insert_sku(
     db: impl PgExecutor<'_>,
-    product_id: i64,
+    product_id: ProductId,
     code: &str,
     attributes: &Value,
     stock: i32,
-) -> sqlx::Result<i64> {
+) -> sqlx::Result<SkuId> {
     sqlx::query_scalar!(
         "insert into skus (product_id, code, attributes, stock) values ($1, $2, $3, $4) returning id",
-        product_id,
+        product_id.0,
         code,
         attributes,
         stock
     )
     .fetch_one(db)
     .await
+    .map(SkuId)
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn upsert_price(
     db: impl PgExecutor<'_>,
-    sku_id: i64,
+    sku_id: SkuId,
     market: &str,
     amount_minor: i64,
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "insert into prices (sku_id, market, amount_minor) values ($1, $2, $3)
          on conflict (sku_id, market) do update set amount_minor = excluded.amount_minor",
-        sku_id,
+        sku_id.0,
         market,
         amount_minor
     )
@@ -244,37 +250,39 @@ pub async fn upsert_price(
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn update_product(
     db: impl PgExecutor<'_>,
-    id: i64,
+    id: ProductId,
     name: Option<&str>,
     description: Option<&str>,
     is_active: Option<bool>,
-) -> sqlx::Result<Option<i64>> {
+) -> sqlx::Result<Option<ProductId>> {
     sqlx::query_scalar!(
         "update products set name = coalesce($2, name), description = coalesce($3, description),
                 is_active = coalesce($4, is_active), updated_at = now()
          where id = $1 returning id",
-        id,
+        id.0,
         name,
         description,
         is_active
     )
     .fetch_optional(db)
     .await
+    .map(|id| id.map(ProductId))
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn set_stock(
     db: impl PgExecutor<'_>,
-    sku_id: i64,
+    sku_id: SkuId,
     stock: i32,
-) -> sqlx::Result<Option<i64>> {
+) -> sqlx::Result<Option<SkuId>> {
     sqlx::query_scalar!(
         "update skus set stock = $2, updated_at = now() where id = $1 returning id",
-        sku_id,
+        sku_id.0,
         stock
     )
     .fetch_optional(db)
     .await
+    .map(|id| id.map(SkuId))
 }
 
 /// Upserts markets (the development seed).

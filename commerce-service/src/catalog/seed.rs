@@ -6,6 +6,7 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use super::queries as catalog;
+use crate::ids::ProductId;
 
 pub const MARKETS: [(&str, &str, &str); 3] = [
     ("us", "USD", "United States"),
@@ -221,7 +222,7 @@ pub async fn seed(db: &PgPool) -> anyhow::Result<usize> {
             let code = format!("{slug}-{}", variant.to_lowercase());
             let sku_id = catalog::insert_sku(
                 &mut *tx,
-                product_id,
+                ProductId(product_id),
                 &code,
                 &json!({ attribute: variant }),
                 100,

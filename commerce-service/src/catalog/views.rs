@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::queries::{MarketRow, PriceRow, PricedSkuRow, ProductRow, SkuRow};
+use crate::ids::{ProductId, SkuId};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MarketView {
@@ -30,7 +31,8 @@ pub struct Money {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SkuView {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: SkuId,
     pub code: String,
     #[schema(value_type = Object)]
     pub attributes: Value,
@@ -40,7 +42,8 @@ pub struct SkuView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProductView {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: ProductId,
     pub slug: String,
     pub name: String,
     pub description: String,
@@ -53,7 +56,7 @@ pub fn products(
     skus: Vec<PricedSkuRow>,
     market: &MarketRow,
 ) -> Vec<ProductView> {
-    let mut by_product: HashMap<i64, Vec<SkuView>> = HashMap::new();
+    let mut by_product: HashMap<ProductId, Vec<SkuView>> = HashMap::new();
     for sku in skus {
         by_product.entry(sku.product_id).or_default().push(SkuView {
             id: sku.id,
@@ -82,8 +85,10 @@ pub fn products(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdminSkuView {
-    pub id: i64,
-    pub product_id: i64,
+    #[schema(value_type = i64)]
+    pub id: SkuId,
+    #[schema(value_type = i64)]
+    pub product_id: ProductId,
     pub code: String,
     #[schema(value_type = Object)]
     pub attributes: Value,
@@ -95,7 +100,8 @@ pub struct AdminSkuView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdminProductView {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: ProductId,
     pub slug: String,
     pub name: String,
     pub description: String,
@@ -110,7 +116,7 @@ pub struct AdminProductView {
 }
 
 pub fn admin_skus(skus: Vec<SkuRow>, prices: Vec<PriceRow>) -> Vec<AdminSkuView> {
-    let mut prices_by: HashMap<i64, HashMap<String, i64>> = HashMap::new();
+    let mut prices_by: HashMap<SkuId, HashMap<String, i64>> = HashMap::new();
     for price in prices {
         prices_by
             .entry(price.sku_id)

@@ -10,6 +10,7 @@
 use common::Problem;
 use common::db::violates;
 use common::error_code::ErrorCode;
+use common::ids::UserId;
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -19,11 +20,12 @@ use super::views::{self, OrderView, StatusChange};
 use crate::cart::queries as carts;
 use crate::catalog::queries::MarketRow;
 use crate::error::ApiError;
+use crate::ids::{OrderId, SkuId};
 
 /// One checkout request, validated.
 #[derive(Debug, Clone)]
 pub struct Checkout<'a> {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub market: &'a MarketRow,
     pub key: &'a IdempotencyKey,
     pub note: Option<&'a str>,
@@ -41,7 +43,7 @@ pub struct CheckoutOutcome {
     pub replayed: bool,
 }
 
-#[tracing::instrument(name = "checkout", skip_all, fields(user_id = request.user_id, market = %request.market.code))]
+#[tracing::instrument(name = "checkout", skip_all, fields(user_id = request.user_id.0, market = %request.market.code))]
 pub async fn checkout(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome, ApiError> {
     match attempt(db, request).await {
         // A concurrent request with the same key won the race on the key's
@@ -78,7 +80,7 @@ async fn attempt(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome,
     let unavailable: Vec<i64> = lines
         .iter()
         .filter(|l| !l.sku_active || !l.product_active || l.unit_price_minor.is_none())
-        .map(|l| l.sku_id)
+        .map(|l| l.sku_id.0)
         .collect();
     if !unavailable.is_empty() {
         return Err(
@@ -90,7 +92,7 @@ async fn attempt(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome,
     let short: Vec<i64> = lines
         .iter()
         .filter(|l| l.stock < l.quantity)
-        .map(|l| l.sku_id)
+        .map(|l| l.sku_id.0)
         .collect();
     if !short.is_empty() {
         return Err(
@@ -109,7 +111,7 @@ async fn attempt(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome,
             .ok_or_else(overflow)?;
         subtotal = subtotal.checked_add(total).ok_or_else(overflow)?;
         order_lines.push(OrderLineRow {
-            order_id: 0,
+            order_id: OrderId(0),
             sku_id: line.sku_id,
             product_id: line.product_id,
             name: line.name.clone(),
@@ -136,7 +138,7 @@ async fn attempt(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome,
     .await?;
     tx.commit().await?;
     let history = vec![StatusChange {
-        status: row.status.clone(),
+        status: row.status,
         at: pending_at,
     }];
     Ok(CheckoutOutcome {
@@ -150,11 +152,11 @@ async fn attempt(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome,
 async fn replay(
     tx: &mut sqlx::PgConnection,
     request: &Checkout<'_>,
-    order_id: i64,
+    order_id: OrderId,
 ) -> Result<CheckoutOutcome, ApiError> {
     let lines = orders::lines_of(&mut *tx, &[order_id]).await?;
-    let mut ordered: Vec<(i64, i32)> = lines.iter().map(|l| (l.sku_id, l.quantity)).collect();
-    let mut in_cart: Vec<(i64, i32)> =
+    let mut ordered: Vec<(SkuId, i32)> = lines.iter().map(|l| (l.sku_id, l.quantity)).collect();
+    let mut in_cart: Vec<(SkuId, i32)> =
         match carts::current(&mut *tx, request.user_id, &request.market.code).await? {
             Some((_, lines)) => lines.iter().map(|l| (l.sku_id, l.quantity)).collect(),
             None => Vec::new(),

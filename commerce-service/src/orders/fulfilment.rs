@@ -9,23 +9,26 @@ use common::Problem;
 use common::error_code::ErrorCode;
 use sqlx::{PgConnection, PgPool};
 
+use common::ids::UserId;
+
 use super::queries as orders;
 use super::status::OrderStatus;
 use crate::error::ApiError;
+use crate::ids::OrderId;
 
 /// Who is moving the order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {
     /// A customer: only their own orders; others are `404`.
-    Customer(i64),
+    Customer(UserId),
     Admin,
 }
 
 /// Moves an order to `next` in its own transaction.
-#[tracing::instrument(name = "order.transition", skip_all, fields(order_id = order_id, to = next.as_str(), db.system = "postgresql"))]
+#[tracing::instrument(name = "order.transition", skip_all, fields(order_id = order_id.0, to = next.as_str(), db.system = "postgresql"))]
 pub async fn move_order(
     db: &PgPool,
-    order_id: i64,
+    order_id: OrderId,
     next: OrderStatus,
     actor: Actor,
 ) -> Result<(), ApiError> {
@@ -36,8 +39,6 @@ pub async fn move_order(
     if matches!(actor, Actor::Customer(user_id) if user_id != owner) {
         return Err(Problem::not_found().into());
     }
-    let current = OrderStatus::parse(&current)
-        .ok_or_else(|| anyhow::anyhow!("order {order_id} has status {current:?}"))?;
     if !current.can_move_to(next) {
         return Err(Problem::new(
             ErrorCode::InvalidTransition,
@@ -56,9 +57,9 @@ pub async fn move_order(
 }
 
 /// Writes a legal move: status, history, and the stock back on cancel.
-async fn apply(conn: &mut PgConnection, order_id: i64, next: OrderStatus) -> sqlx::Result<()> {
-    orders::set_status(conn, order_id, next.as_str()).await?;
-    orders::record_status(conn, order_id, next.as_str()).await?;
+async fn apply(conn: &mut PgConnection, order_id: OrderId, next: OrderStatus) -> sqlx::Result<()> {
+    orders::set_status(conn, order_id, next).await?;
+    orders::record_status(conn, order_id, next).await?;
     if next == OrderStatus::Cancelled {
         orders::return_stock(conn, order_id).await?;
     }

@@ -14,29 +14,30 @@ pub mod status;
 pub mod views;
 
 use common::Problem;
+use common::ids::UserId;
 use sqlx::PgPool;
 
 use self::fulfilment::{Actor, move_order};
 use self::status::OrderStatus;
 pub use self::views::OrderView;
 use crate::error::ApiError;
+use crate::ids::OrderId;
 
 /// One page of orders, newest first: a customer's own (`user_id`) or, for
 /// admins, everyone's, optionally of one status; and how many there are.
 pub async fn page(
     db: &PgPool,
-    user_id: Option<i64>,
+    user_id: Option<UserId>,
     status: Option<OrderStatus>,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<OrderView>, i64), ApiError> {
-    let (rows, total) =
-        queries::page(db, user_id, status.map(OrderStatus::as_str), limit, offset).await?;
+    let (rows, total) = queries::page(db, user_id, status, limit, offset).await?;
     Ok((views::orders(db, rows).await?, total))
 }
 
 /// One of the customer's orders; anyone else's is `404`.
-pub async fn own(db: &PgPool, user_id: i64, id: i64) -> Result<OrderView, ApiError> {
+pub async fn own(db: &PgPool, user_id: UserId, id: OrderId) -> Result<OrderView, ApiError> {
     let owner = queries::find(db, id).await?.map(|o| o.user_id);
     if owner != Some(user_id) {
         return Err(Problem::not_found().into());
@@ -45,14 +46,14 @@ pub async fn own(db: &PgPool, user_id: i64, id: i64) -> Result<OrderView, ApiErr
 }
 
 /// Any order (admins); `404` if there is none.
-pub async fn any(db: &PgPool, id: i64) -> Result<OrderView, ApiError> {
+pub async fn any(db: &PgPool, id: OrderId) -> Result<OrderView, ApiError> {
     views::order(db, id)
         .await?
         .ok_or_else(|| Problem::not_found().into())
 }
 
 /// A customer cancels a `pending` or `confirmed` order; its stock comes back.
-pub async fn cancel(db: &PgPool, user_id: i64, id: i64) -> Result<OrderView, ApiError> {
+pub async fn cancel(db: &PgPool, user_id: UserId, id: OrderId) -> Result<OrderView, ApiError> {
     move_order(db, id, OrderStatus::Cancelled, Actor::Customer(user_id)).await?;
     own(db, user_id, id).await
 }
@@ -60,14 +61,14 @@ pub async fn cancel(db: &PgPool, user_id: i64, id: i64) -> Result<OrderView, Api
 /// An admin moves an order along its state machine.
 pub async fn move_by_admin(
     db: &PgPool,
-    admin_id: i64,
-    id: i64,
+    admin_id: UserId,
+    id: OrderId,
     next: OrderStatus,
 ) -> Result<OrderView, ApiError> {
     move_order(db, id, next, Actor::Admin).await?;
     tracing::info!(
-        order_id = id,
-        admin_id,
+        order_id = id.0,
+        admin_id = admin_id.0,
         status = next.as_str(),
         "order moved by an admin"
     );

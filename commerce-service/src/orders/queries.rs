@@ -1,18 +1,22 @@
 //! Orders, their lines and status history, idempotency keys, and the stock
 //! movements that go with them.
 
+use common::ids::UserId;
 use serde_json::Value;
 use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 
+use super::status::OrderStatus;
+use crate::ids::{OrderId, ProductId, SkuId};
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OrderRow {
-    pub id: i64,
+    pub id: OrderId,
     pub order_number: String,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub market: String,
     pub currency: String,
-    pub status: String,
+    pub status: OrderStatus,
     pub subtotal_minor: i64,
     pub total_minor: i64,
     pub note: Option<String>,
@@ -23,9 +27,9 @@ pub struct OrderRow {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OrderLineRow {
-    pub order_id: i64,
-    pub sku_id: i64,
-    pub product_id: i64,
+    pub order_id: OrderId,
+    pub sku_id: SkuId,
+    pub product_id: ProductId,
     pub name: String,
     pub quantity: i32,
     pub unit_price_minor: i64,
@@ -34,8 +38,8 @@ pub struct OrderLineRow {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct HistoryRow {
-    pub order_id: i64,
-    pub status: String,
+    pub order_id: OrderId,
+    pub status: OrderStatus,
     pub at: OffsetDateTime,
 }
 
@@ -43,8 +47,8 @@ pub struct HistoryRow {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CheckoutLineRow {
     pub cart_id: i64,
-    pub sku_id: i64,
-    pub product_id: i64,
+    pub sku_id: SkuId,
+    pub product_id: ProductId,
     pub name: String,
     pub quantity: i32,
     pub stock: i32,
@@ -56,7 +60,7 @@ pub struct CheckoutLineRow {
 /// What a new order is made of.
 #[derive(Debug, Clone)]
 pub struct NewOrder<'a> {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub market: &'a str,
     pub currency: &'a str,
     pub subtotal_minor: i64,
@@ -66,36 +70,45 @@ pub struct NewOrder<'a> {
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn find(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<OrderRow>> {
+pub async fn find(db: impl PgExecutor<'_>, id: OrderId) -> sqlx::Result<Option<OrderRow>> {
     sqlx::query_as!(
         OrderRow,
-        "select id, order_number, user_id, market, currency, status, subtotal_minor, total_minor,
-                note, shipping_address, created_at, updated_at
-         from orders where id = $1",
-        id
+        r#"select id, order_number, user_id, market, currency, status as "status: OrderStatus",
+                subtotal_minor, total_minor, note, shipping_address, created_at, updated_at
+         from orders where id = $1"#,
+        id.0
     )
     .fetch_optional(db)
     .await
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn lines_of(db: impl PgExecutor<'_>, orders: &[i64]) -> sqlx::Result<Vec<OrderLineRow>> {
+pub async fn lines_of(
+    db: impl PgExecutor<'_>,
+    orders: &[OrderId],
+) -> sqlx::Result<Vec<OrderLineRow>> {
+    let orders: Vec<i64> = orders.iter().map(|id| id.0).collect();
     sqlx::query_as!(
         OrderLineRow,
         "select order_id, sku_id, product_id, name, quantity, unit_price_minor, line_total_minor
          from order_lines where order_id = any($1) order by order_id, sku_id",
-        orders
+        &orders
     )
     .fetch_all(db)
     .await
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn history_of(db: impl PgExecutor<'_>, orders: &[i64]) -> sqlx::Result<Vec<HistoryRow>> {
+pub async fn history_of(
+    db: impl PgExecutor<'_>,
+    orders: &[OrderId],
+) -> sqlx::Result<Vec<HistoryRow>> {
+    let orders: Vec<i64> = orders.iter().map(|id| id.0).collect();
     sqlx::query_as!(
         HistoryRow,
-        "select order_id, status, at from order_status_history where order_id = any($1) order by order_id, id",
-        orders
+        r#"select order_id, status as "status: OrderStatus", at from order_status_history
+           where order_id = any($1) order by order_id, id"#,
+        &orders
     )
     .fetch_all(db)
     .await
@@ -106,18 +119,20 @@ pub async fn history_of(db: impl PgExecutor<'_>, orders: &[i64]) -> sqlx::Result
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn page(
     db: impl PgExecutor<'_> + Copy,
-    user_id: Option<i64>,
-    status: Option<&str>,
+    user_id: Option<UserId>,
+    status: Option<OrderStatus>,
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<(Vec<OrderRow>, i64)> {
+    let user_id = user_id.map(|id| id.0);
+    let status = status.map(OrderStatus::as_str);
     let rows = sqlx::query_as!(
         OrderRow,
-        "select id, order_number, user_id, market, currency, status, subtotal_minor, total_minor,
-                note, shipping_address, created_at, updated_at
+        r#"select id, order_number, user_id, market, currency, status as "status: OrderStatus",
+                subtotal_minor, total_minor, note, shipping_address, created_at, updated_at
          from orders
          where ($1::bigint is null or user_id = $1) and ($2::text is null or status = $2)
-         order by id desc limit $3 offset $4",
+         order by id desc limit $3 offset $4"#,
         user_id,
         status,
         limit,
@@ -140,12 +155,12 @@ pub async fn page(
 /// pending-order cap and idempotency keys hold across markets too; a
 /// checkout waiting more than 5 s behind another gives up (`55P03`).
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn lock_user_checkouts(conn: &mut PgConnection, user_id: i64) -> sqlx::Result<()> {
+pub async fn lock_user_checkouts(conn: &mut PgConnection, user_id: UserId) -> sqlx::Result<()> {
     // The materialised CTE runs first, so the timeout covers the lock wait.
     sqlx::query!(
         "with timeout as materialized (select set_config('lock_timeout', '5s', true))
          select pg_advisory_xact_lock($1) from timeout",
-        user_id
+        user_id.0
     )
     .execute(conn)
     .await?;
@@ -157,18 +172,18 @@ pub async fn lock_user_checkouts(conn: &mut PgConnection, user_id: i64) -> sqlx:
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn key_and_pending(
     conn: &mut PgConnection,
-    user_id: i64,
+    user_id: UserId,
     key: &str,
-) -> sqlx::Result<(Option<i64>, i64)> {
+) -> sqlx::Result<(Option<OrderId>, i64)> {
     let row = sqlx::query!(
         r#"select (select order_id from idempotency_keys where user_id = $1 and key = $2) as bound_order,
                   (select count(*) from orders where user_id = $1 and status = 'pending') as "pending!""#,
-        user_id,
+        user_id.0,
         key
     )
     .fetch_one(conn)
     .await?;
-    Ok((row.bound_order, row.pending))
+    Ok((row.bound_order.map(OrderId), row.pending))
 }
 
 /// The cart of (user, market) and its lines, locked: the cart row, then
@@ -177,7 +192,7 @@ pub async fn key_and_pending(
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn lock_checkout_lines(
     conn: &mut PgConnection,
-    user_id: i64,
+    user_id: UserId,
     market: &str,
 ) -> sqlx::Result<Vec<CheckoutLineRow>> {
     sqlx::query_as!(
@@ -193,7 +208,7 @@ pub async fn lock_checkout_lines(
            where c.user_id = $1 and c.market = $2
            order by s.id
            for update of c, s"#,
-        user_id,
+        user_id.0,
         market
     )
     .fetch_all(conn)
@@ -213,8 +228,8 @@ pub async fn place(
     cart_id: i64,
     key: &str,
 ) -> sqlx::Result<(OrderRow, OffsetDateTime)> {
-    let skus: Vec<i64> = lines.iter().map(|l| l.sku_id).collect();
-    let products: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
+    let skus: Vec<i64> = lines.iter().map(|l| l.sku_id.0).collect();
+    let products: Vec<i64> = lines.iter().map(|l| l.product_id.0).collect();
     let names: Vec<String> = lines.iter().map(|l| l.name.clone()).collect();
     let quantities: Vec<i32> = lines.iter().map(|l| l.quantity).collect();
     let prices: Vec<i64> = lines.iter().map(|l| l.unit_price_minor).collect();
@@ -253,12 +268,12 @@ pub async fn place(
                update carts set updated_at = now() where id = $15
            )
            select o.id as "id!", o.order_number as "order_number!", o.user_id as "user_id!",
-                  o.market as "market!", o.currency as "currency!", o.status as "status!",
+                  o.market as "market!", o.currency as "currency!", o.status as "status!: OrderStatus",
                   o.subtotal_minor as "subtotal_minor!", o.total_minor as "total_minor!",
                   o.note, o.shipping_address, o.created_at as "created_at!",
                   o.updated_at as "updated_at!", h.at as "pending_at!"
            from new_order o, history h"#,
-        order.user_id,
+        order.user_id.0,
         order.market,
         order.currency,
         order.subtotal_minor,
@@ -277,9 +292,9 @@ pub async fn place(
     .fetch_one(conn)
     .await?;
     let row = OrderRow {
-        id: placed.id,
+        id: OrderId(placed.id),
         order_number: placed.order_number,
-        user_id: placed.user_id,
+        user_id: UserId(placed.user_id),
         market: placed.market,
         currency: placed.currency,
         status: placed.status,
@@ -295,12 +310,12 @@ pub async fn place(
 
 /// Returns an order's stock to its SKUs.
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn return_stock(conn: &mut PgConnection, order_id: i64) -> sqlx::Result<()> {
+pub async fn return_stock(conn: &mut PgConnection, order_id: OrderId) -> sqlx::Result<()> {
     sqlx::query!(
         "update skus set stock = skus.stock + l.quantity, updated_at = now()
          from order_lines l
          where l.order_id = $1 and skus.id = l.sku_id",
-        order_id
+        order_id.0
     )
     .execute(conn)
     .await?;
@@ -310,13 +325,13 @@ pub async fn return_stock(conn: &mut PgConnection, order_id: i64) -> sqlx::Resul
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn record_status(
     conn: &mut PgConnection,
-    order_id: i64,
-    status: &str,
+    order_id: OrderId,
+    status: OrderStatus,
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "insert into order_status_history (order_id, status) values ($1, $2)",
-        order_id,
-        status
+        order_id.0,
+        status.as_str()
     )
     .execute(conn)
     .await?;
@@ -325,22 +340,29 @@ pub async fn record_status(
 
 /// Locks an order row for a status change: its owner and status.
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn lock(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<(i64, String)>> {
+pub async fn lock(
+    conn: &mut PgConnection,
+    id: OrderId,
+) -> sqlx::Result<Option<(UserId, OrderStatus)>> {
     let row = sqlx::query!(
-        "select user_id, status from orders where id = $1 for update",
-        id
+        r#"select user_id, status as "status: OrderStatus" from orders where id = $1 for update"#,
+        id.0
     )
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(|r| (r.user_id, r.status)))
+    Ok(row.map(|r| (UserId(r.user_id), r.status)))
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn set_status(conn: &mut PgConnection, id: i64, status: &str) -> sqlx::Result<()> {
+pub async fn set_status(
+    conn: &mut PgConnection,
+    id: OrderId,
+    status: OrderStatus,
+) -> sqlx::Result<()> {
     sqlx::query!(
         "update orders set status = $2, updated_at = now() where id = $1",
-        id,
-        status
+        id.0,
+        status.as_str()
     )
     .execute(conn)
     .await?;
@@ -350,12 +372,13 @@ pub async fn set_status(conn: &mut PgConnection, id: i64, status: &str) -> sqlx:
 /// Pending orders past their deadline, locked; rows another replica holds
 /// are skipped, so replicas share the work.
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn lock_overdue(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<i64>> {
-    sqlx::query_scalar!(
+pub async fn lock_overdue(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<OrderId>> {
+    let ids = sqlx::query_scalar!(
         "select id from orders where status = 'pending' and confirm_by < now()
          order by confirm_by limit $1 for update skip locked",
         limit
     )
     .fetch_all(conn)
-    .await
+    .await?;
+    Ok(ids.into_iter().map(OrderId).collect())
 }

@@ -9,11 +9,15 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::queries::{self, HistoryRow, OrderLineRow, OrderRow};
+use super::status::OrderStatus;
+use crate::ids::{OrderId, ProductId, SkuId};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderItemView {
-    pub sku_id: i64,
-    pub product_id: i64,
+    #[schema(value_type = i64)]
+    pub sku_id: SkuId,
+    #[schema(value_type = i64)]
+    pub product_id: ProductId,
     pub name: String,
     pub quantity: i32,
     pub unit_price_minor: i64,
@@ -22,7 +26,7 @@ pub struct OrderItemView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StatusChange {
-    pub status: String,
+    pub status: OrderStatus,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub at: OffsetDateTime,
@@ -39,9 +43,10 @@ impl From<HistoryRow> for StatusChange {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderView {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: OrderId,
     pub order_number: String,
-    pub status: String,
+    pub status: OrderStatus,
     pub market: String,
     pub currency: String,
     pub items: Vec<OrderItemView>,
@@ -61,14 +66,14 @@ pub struct OrderView {
 
 /// Orders with their lines and history, in the order given.
 pub async fn orders(db: &PgPool, rows: Vec<OrderRow>) -> sqlx::Result<Vec<OrderView>> {
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let ids: Vec<OrderId> = rows.iter().map(|r| r.id).collect();
     let (lines, history) =
         tokio::try_join!(queries::lines_of(db, &ids), queries::history_of(db, &ids))?;
-    let mut lines_by: HashMap<i64, Vec<OrderLineRow>> = HashMap::new();
+    let mut lines_by: HashMap<OrderId, Vec<OrderLineRow>> = HashMap::new();
     for line in lines {
         lines_by.entry(line.order_id).or_default().push(line);
     }
-    let mut history_by: HashMap<i64, Vec<StatusChange>> = HashMap::new();
+    let mut history_by: HashMap<OrderId, Vec<StatusChange>> = HashMap::new();
     for change in history {
         history_by
             .entry(change.order_id)
@@ -118,7 +123,7 @@ pub fn order_view(
     }
 }
 
-pub async fn order(db: &PgPool, id: i64) -> sqlx::Result<Option<OrderView>> {
+pub async fn order(db: &PgPool, id: OrderId) -> sqlx::Result<Option<OrderView>> {
     let Some(row) = queries::find(db, id).await? else {
         return Ok(None);
     };

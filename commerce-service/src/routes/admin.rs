@@ -16,6 +16,7 @@ use crate::catalog::admin::{self as catalog_admin, CreateProduct, UpdateProduct}
 use crate::catalog::markets::Markets;
 use crate::catalog::views::{AdminProductView, AdminSkuView};
 use crate::error::ApiError;
+use crate::ids::{OrderId, ProductId, SkuId};
 use crate::orders::status::OrderStatus;
 use crate::orders::{self, OrderView};
 use crate::state::AppState;
@@ -69,7 +70,7 @@ async fn update_product(
     Json(body): Json<UpdateProduct>,
 ) -> Result<axum::Json<AdminProductView>, ApiError> {
     Ok(axum::Json(
-        catalog_admin::update_product(&db, id, &body).await?,
+        catalog_admin::update_product(&db, ProductId(id), &body).await?,
     ))
 }
 
@@ -83,7 +84,7 @@ async fn set_sku_stock(
     Json(body): Json<SetStock>,
 ) -> Result<axum::Json<AdminSkuView>, ApiError> {
     Ok(axum::Json(
-        catalog_admin::set_stock(&db, id, body.stock).await?,
+        catalog_admin::set_stock(&db, SkuId(id), body.stock).await?,
     ))
 }
 
@@ -98,7 +99,8 @@ async fn set_sku_price(
     Json(body): Json<SetPrice>,
 ) -> Result<axum::Json<AdminSkuView>, ApiError> {
     let (Id(id), market) = path;
-    let sku = catalog_admin::set_price(&db, &markets, id, &market, body.amount_minor).await?;
+    let sku =
+        catalog_admin::set_price(&db, &markets, SkuId(id), &market, body.amount_minor).await?;
     Ok(axum::Json(sku))
 }
 
@@ -143,7 +145,7 @@ async fn set_order_status(
 ) -> Result<axum::Json<OrderView>, ApiError> {
     let next = status_field(&body.status)?;
     Ok(axum::Json(
-        orders::move_by_admin(&db, admin.user_id, id, next).await?,
+        orders::move_by_admin(&db, admin.user_id, OrderId(id), next).await?,
     ))
 }
 

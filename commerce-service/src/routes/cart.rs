@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 use crate::caller::Customer;
 use crate::cart::{self, CartView};
 use crate::error::ApiError;
+use crate::ids::SkuId;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -63,7 +64,7 @@ async fn add_cart_item(
         &db,
         customer.user_id,
         &customer.market,
-        body.sku_id,
+        SkuId(body.sku_id),
         quantity,
     )
     .await?;
@@ -80,7 +81,14 @@ async fn set_cart_item(
     Json(body): Json<SetCartItem>,
 ) -> Result<axum::Json<CartView>, ApiError> {
     let quantity = quantity_field(body.quantity, true)?;
-    let view = cart::set(&db, customer.user_id, &customer.market, sku_id, quantity).await?;
+    let view = cart::set(
+        &db,
+        customer.user_id,
+        &customer.market,
+        SkuId(sku_id),
+        quantity,
+    )
+    .await?;
     Ok(axum::Json(view))
 }
 
@@ -92,6 +100,6 @@ async fn remove_cart_item(
     customer: Customer,
     Path(Id(sku_id)): Path<Id>,
 ) -> Result<axum::Json<CartView>, ApiError> {
-    let view = cart::remove(&db, customer.user_id, &customer.market, sku_id).await?;
+    let view = cart::remove(&db, customer.user_id, &customer.market, SkuId(sku_id)).await?;
     Ok(axum::Json(view))
 }

@@ -16,6 +16,7 @@ use crate::catalog::search::search_pattern;
 use crate::catalog::views::{MarketList, ProductView};
 use crate::catalog::{self};
 use crate::error::ApiError;
+use crate::ids::ProductId;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -76,6 +77,6 @@ async fn get_product(
     Path(Id(id)): Path<Id>,
 ) -> Result<axum::Json<ProductView>, ApiError> {
     Ok(axum::Json(
-        catalog::storefront_product(&db, &market, id).await?,
+        catalog::storefront_product(&db, &market, ProductId(id)).await?,
     ))
 }

@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 
 use crate::caller::Customer;
 use crate::error::ApiError;
+use crate::ids::OrderId;
 use crate::orders::address::{self, ShippingAddress};
 use crate::orders::checkout::{Checkout, checkout};
 use crate::orders::idempotency::{IdempotencyKey, KeyError};
@@ -144,7 +145,9 @@ async fn get_order(
     customer: Customer,
     Path(Id(id)): Path<Id>,
 ) -> Result<axum::Json<OrderView>, ApiError> {
-    Ok(axum::Json(orders::own(&db, customer.user_id, id).await?))
+    Ok(axum::Json(
+        orders::own(&db, customer.user_id, OrderId(id)).await?,
+    ))
 }
 
 /// Cancels a `pending` or `confirmed` order; its stock comes back.
@@ -155,5 +158,7 @@ async fn cancel_order(
     customer: Customer,
     Path(Id(id)): Path<Id>,
 ) -> Result<axum::Json<OrderView>, ApiError> {
-    Ok(axum::Json(orders::cancel(&db, customer.user_id, id).await?))
+    Ok(axum::Json(
+        orders::cancel(&db, customer.user_id, OrderId(id)).await?,
+    ))
 }

@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 
 use crate::caller::Customer;
 use crate::error::ApiError;
+use crate::ids::ProductId;
 use crate::state::AppState;
 use crate::wishlist::{self, WishlistView};
 
@@ -43,7 +44,7 @@ async fn add_wishlist_item(
     customer: Customer,
     Json(body): Json<AddWishlistItem>,
 ) -> Result<axum::Json<WishlistView>, ApiError> {
-    let view = wishlist::add(&db, customer.user_id, body.product_id).await?;
+    let view = wishlist::add(&db, customer.user_id, ProductId(body.product_id)).await?;
     Ok(axum::Json(view))
 }
 
@@ -55,6 +56,6 @@ async fn remove_wishlist_item(
     customer: Customer,
     Path(Id(product_id)): Path<Id>,
 ) -> Result<axum::Json<WishlistView>, ApiError> {
-    let view = wishlist::remove(&db, customer.user_id, product_id).await?;
+    let view = wishlist::remove(&db, customer.user_id, ProductId(product_id)).await?;
     Ok(axum::Json(view))
 }

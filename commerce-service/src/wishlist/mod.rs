@@ -9,11 +9,15 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+use common::ids::UserId;
+
 use crate::error::ApiError;
+use crate::ids::ProductId;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WishlistItemView {
-    pub product_id: i64,
+    #[schema(value_type = i64)]
+    pub product_id: ProductId,
     pub name: String,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
@@ -26,7 +30,7 @@ pub struct WishlistView {
 }
 
 /// The user's wishlist, newest first.
-pub async fn current(db: &PgPool, user_id: i64) -> Result<WishlistView, ApiError> {
+pub async fn current(db: &PgPool, user_id: UserId) -> Result<WishlistView, ApiError> {
     let items = queries::items(db, user_id)
         .await?
         .into_iter()
@@ -40,7 +44,11 @@ pub async fn current(db: &PgPool, user_id: i64) -> Result<WishlistView, ApiError
 }
 
 /// Adds an active product; adding twice keeps one entry; unknown is `404`.
-pub async fn add(db: &PgPool, user_id: i64, product_id: i64) -> Result<WishlistView, ApiError> {
+pub async fn add(
+    db: &PgPool,
+    user_id: UserId,
+    product_id: ProductId,
+) -> Result<WishlistView, ApiError> {
     if !queries::active_product_exists(db, product_id).await? {
         return Err(Problem::not_found().into());
     }
@@ -49,7 +57,11 @@ pub async fn add(db: &PgPool, user_id: i64, product_id: i64) -> Result<WishlistV
 }
 
 /// Removes a product (removing one that is not there changes nothing).
-pub async fn remove(db: &PgPool, user_id: i64, product_id: i64) -> Result<WishlistView, ApiError> {
+pub async fn remove(
+    db: &PgPool,
+    user_id: UserId,
+    product_id: ProductId,
+) -> Result<WishlistView, ApiError> {
     queries::remove(db, user_id, product_id).await?;
     current(db, user_id).await
 }

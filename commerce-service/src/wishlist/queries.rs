@@ -1,17 +1,20 @@
 //! One wishlist per user.
 
+use common::ids::UserId;
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
 
+use crate::ids::ProductId;
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct WishlistItemRow {
-    pub product_id: i64,
+    pub product_id: ProductId,
     pub name: String,
     pub added_at: OffsetDateTime,
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn items(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Result<Vec<WishlistItemRow>> {
+pub async fn items(db: impl PgExecutor<'_>, user_id: UserId) -> sqlx::Result<Vec<WishlistItemRow>> {
     sqlx::query_as!(
         WishlistItemRow,
         "select wi.product_id, p.name, wi.added_at
@@ -20,17 +23,20 @@ pub async fn items(db: impl PgExecutor<'_>, user_id: i64) -> sqlx::Result<Vec<Wi
          join products p on p.id = wi.product_id
          where w.user_id = $1
          order by wi.added_at desc, wi.product_id desc",
-        user_id
+        user_id.0
     )
     .fetch_all(db)
     .await
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn active_product_exists(db: impl PgExecutor<'_>, product_id: i64) -> sqlx::Result<bool> {
+pub async fn active_product_exists(
+    db: impl PgExecutor<'_>,
+    product_id: ProductId,
+) -> sqlx::Result<bool> {
     let found = sqlx::query_scalar!(
         "select id from products where id = $1 and is_active",
-        product_id
+        product_id.0
     )
     .fetch_optional(db)
     .await?;
@@ -39,7 +45,11 @@ pub async fn active_product_exists(db: impl PgExecutor<'_>, product_id: i64) -> 
 
 /// Adds a product; adding twice keeps one entry.
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn add(db: impl PgExecutor<'_>, user_id: i64, product_id: i64) -> sqlx::Result<()> {
+pub async fn add(
+    db: impl PgExecutor<'_>,
+    user_id: UserId,
+    product_id: ProductId,
+) -> sqlx::Result<()> {
     sqlx::query!(
         "with wishlist as (
              insert into wishlists (user_id) values ($1)
@@ -49,8 +59,8 @@ pub async fn add(db: impl PgExecutor<'_>, user_id: i64, product_id: i64) -> sqlx
          insert into wishlist_items (wishlist_id, product_id)
          select id, $2 from wishlist
          on conflict (wishlist_id, product_id) do nothing",
-        user_id,
-        product_id
+        user_id.0,
+        product_id.0
     )
     .execute(db)
     .await?;
@@ -58,12 +68,16 @@ pub async fn add(db: impl PgExecutor<'_>, user_id: i64, product_id: i64) -> sqlx
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn remove(db: impl PgExecutor<'_>, user_id: i64, product_id: i64) -> sqlx::Result<()> {
+pub async fn remove(
+    db: impl PgExecutor<'_>,
+    user_id: UserId,
+    product_id: ProductId,
+) -> sqlx::Result<()> {
     sqlx::query!(
         "delete from wishlist_items wi using wishlists w
          where wi.wishlist_id = w.id and w.user_id = $1 and wi.product_id = $2",
-        user_id,
-        product_id
+        user_id.0,
+        product_id.0
     )
     .execute(db)
     .await?;

@@ -132,29 +132,7 @@ pub async fn serve(state: AppState) -> String {
     format!("http://{addr}")
 }
 
-pub async fn read(response: Response) -> (StatusCode, Value) {
-    let status = response.status();
-    let body = response.json::<Value>().await.unwrap_or(Value::Null);
-    (status, body)
-}
-
-/// Asserts a problem+json answer with `status` and `code`; returns its body.
-pub async fn expect_problem(response: Response, status: u16, code: &str) -> Value {
-    let actual = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    assert_eq!(
-        (actual, body["code"].as_str()),
-        (status, Some(code)),
-        "{body}"
-    );
-    assert_eq!(content_type, "application/problem+json");
-    body
-}
+pub use common::testing::{expect_problem, read};
 
 /// A signed-in customer of one market.
 #[derive(Debug, Clone)]

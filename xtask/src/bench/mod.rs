@@ -1,0 +1,220 @@
+//! `cargo xtask bench`: the hot paths under load, on loopback, bounded in
+//! time, written to `bench/REPORT.md` and `bench/results.json`.
+//!
+//! The stack is the run command's (release binaries, gateway, seeded
+//! catalog) on ports and databases of its own; limits such as code
+//! cooldowns and per-IP caps are raised through configuration. The load
+//! generator is `wrk` (Debian's package) with the Lua scripts of
+//! `bench/wrk/` for single-request scenarios, and an async Rust client in
+//! this process for the multi-step ones (login, checkout); 64 connections
+//! by default. Each service's CPU time is read from `/proc`, so the
+//! generator's share does not count.
+
+mod drivers;
+mod probes;
+mod report;
+mod scenarios;
+mod stack;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use anyhow::ensure;
+use reqwest::Client;
+use serde_json::json;
+
+use self::probes::{floors, verifier_micro_benchmark};
+use self::report::{Results, write_report};
+pub use self::scenarios::Scenario;
+use self::stack::{Bench, TokenFiles, write_lines};
+use crate::stack::Stack;
+
+/// What `cargo xtask bench` was asked for.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub seconds: f64,
+    pub connections: usize,
+    pub runs: usize,
+    pub quick: bool,
+    /// Scenario numbers to run; empty for all (and only then a report).
+    pub only: Vec<usize>,
+}
+
+/// One measured run of one scenario.
+#[derive(Debug, Clone, Default)]
+pub struct Measure {
+    pub requests: u64,
+    pub non_2xx: u64,
+    pub elapsed: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub cpu_us_per_request: BTreeMap<&'static str, f64>,
+    pub peak_rss_mib: BTreeMap<&'static str, f64>,
+    pub token_status_calls: Option<u64>,
+}
+
+impl Measure {
+    pub fn rps(&self) -> f64 {
+        if self.elapsed > 0.0 {
+            self.requests as f64 / self.elapsed
+        } else {
+            0.0
+        }
+    }
+}
+
+pub fn run(options: BenchOptions) -> anyhow::Result<()> {
+    let root = crate::workspace_root();
+    let status =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(&root)
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "auth-service",
+                "-p",
+                "commerce-service",
+            ])
+            .status()?;
+    ensure!(status.success(), "release build failed");
+    for number in &options.only {
+        ensure!(
+            Scenario::from_number(*number).is_some(),
+            "--only {number}: the scenarios are numbered 1 to {}",
+            Scenario::ALL.len()
+        );
+    }
+    let (stack, nocache_port) = stack::start(&root)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let outcome = runtime.block_on(bench(stack, nocache_port, options));
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    outcome
+}
+
+async fn bench(stack: Stack, nocache_port: u16, options: BenchOptions) -> anyhow::Result<()> {
+    let config = stack.config.clone();
+    let client = Client::builder().pool_max_idle_per_host(256).build()?;
+    let dir = config.work_dir.join("wrk");
+    fs::create_dir_all(&dir)?;
+    let mut bench = Bench {
+        commerce: config.commerce_url(),
+        nocache: format!("http://127.0.0.1:{nocache_port}"),
+        auth: config.auth_url(),
+        gateway: config.gateway_url(),
+        client,
+        options: options.clone(),
+        readers: Vec::new(),
+        adder_ids: Vec::new(),
+        buyers: Vec::new(),
+        skus: Vec::new(),
+        next_phone: Arc::new(AtomicUsize::new(1_000_000)),
+        files: TokenFiles {
+            readers: dir.join("readers.txt"),
+            adders: dir.join("adders.txt"),
+            dir,
+        },
+        stack,
+    };
+    // Ample stock, so that nothing fails for want of it.
+    let commerce_db = format!("{}/{}", config.postgres_url, config.commerce_database);
+    let pool = sqlx::PgPool::connect(&commerce_db).await?;
+    sqlx::query("update skus set stock = 10000000")
+        .execute(&pool)
+        .await?;
+    bench.skus = sqlx::query_scalar(
+        "select s.id from skus s
+         join products p on p.id = s.product_id
+         join prices pr on pr.sku_id = s.id and pr.market = 'us'
+         where s.is_active and p.is_active order by s.id",
+    )
+    .fetch_all(&pool)
+    .await?;
+    ensure!(bench.skus.len() >= 3, "the seeded catalog has too few SKUs");
+    let users = if options.quick { 200 } else { 1000 };
+    eprintln!("bench: logging in 2 x {users} customers");
+    bench.readers = bench.customers(0, users, "us").await?;
+    let adders = bench.customers(users, users, "us").await?;
+    // Enough buyers that a run at 1,000 orders/s rarely runs out before its
+    // time is up (when it does, the rate is over the time it took).
+    if options.only.is_empty() || options.only.contains(&Scenario::Checkout.number()) {
+        let buyers = if options.quick { 300 } else { 8000 };
+        eprintln!("bench: logging in {buyers} buyers");
+        bench.buyers = bench.customers(2 * users, buyers, "us").await?;
+    }
+    bench.adder_ids = adders.iter().map(|c| c.user_id).collect();
+    write_lines(
+        &bench.files.readers,
+        bench.readers.iter().map(|c| c.access.as_str()),
+    )?;
+    write_lines(
+        &bench.files.adders,
+        adders.iter().map(|c| c.access.as_str()),
+    )?;
+    // A cart worth reading: three lines each.
+    let add_url = format!("{}/api/v1/cart/items", bench.commerce);
+    for (n, reader) in bench.readers.iter().enumerate() {
+        for line in 0..3 {
+            let sku = bench.skus[(n * 3 + line) % bench.skus.len()];
+            let added = bench
+                .client
+                .post(&add_url)
+                .bearer_auth(&reader.access)
+                .json(&json!({"sku_id": sku, "quantity": 1 + line}))
+                .send()
+                .await?;
+            ensure!(
+                added.status().is_success(),
+                "cart add answered {}",
+                added.status()
+            );
+        }
+    }
+
+    let partial = !options.only.is_empty();
+    // Statistics for the rows just made, as autovacuum would gather them
+    // on a database that has been running for a while.
+    sqlx::query("analyze").execute(&pool).await?;
+    let floors = if partial {
+        BTreeMap::new()
+    } else {
+        floors(&config).await
+    };
+    let mut results = Results::new();
+    for run in 0..options.runs {
+        eprintln!("bench: run {} of {}", run + 1, options.runs);
+        for scenario in Scenario::ALL {
+            if partial && !options.only.contains(&scenario.number()) {
+                continue;
+            }
+            let name = scenario.name();
+            let measure = scenario.run(&bench, &pool).await?;
+            let cpu: Vec<String> = measure
+                .cpu_us_per_request
+                .iter()
+                .filter(|(_, us)| **us >= 1.0)
+                .map(|(service, us)| format!("{service} {us:.0}"))
+                .collect();
+            eprintln!(
+                "  {name}: {:.0}/s p50 {:.2} ms p99 {:.2} ms non-2xx {}; CPU µs/req: {}",
+                measure.rps(),
+                measure.p50_ms,
+                measure.p99_ms,
+                measure.non_2xx,
+                cpu.join(", ")
+            );
+            results.entry(scenario).or_default().push(measure);
+        }
+    }
+    if !partial {
+        let micro = verifier_micro_benchmark(options.quick);
+        write_report(&options, &results, &floors, &micro, bench.readers.len())?;
+    }
+    drop(bench);
+    Ok(())
+}

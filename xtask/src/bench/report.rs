@@ -1,0 +1,287 @@
+//! The report: medians over runs, each target of the benchmark issue judged
+//! met or missed, `bench/REPORT.md` (with the hand-written
+//! `bench/FINDINGS.md` appended) and `bench/results.json`.
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use serde_json::json;
+
+use super::probes::version_of;
+use super::scenarios::Scenario;
+use super::stack::{DATABASE_CONNECTIONS, STATUS_CACHE_TTL_MS};
+use super::{BenchOptions, Measure};
+
+/// Every run's measures, by scenario.
+pub type Results = BTreeMap<Scenario, Vec<Measure>>;
+
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// The median over runs of one figure of one scenario.
+fn median_of(results: &Results, scenario: Scenario, figure: impl Fn(&Measure) -> f64) -> f64 {
+    let mut values: Vec<f64> = results
+        .get(&scenario)
+        .map(|measures| measures.iter().map(figure).collect())
+        .unwrap_or_default();
+    median(&mut values)
+}
+
+/// One target of the issue, judged on the medians.
+struct Target {
+    name: &'static str,
+    met: bool,
+    seen: String,
+}
+
+fn judge_targets(options: &BenchOptions, results: &Results, sessions: usize) -> Vec<Target> {
+    let rps = |s: Scenario| median_of(results, s, Measure::rps);
+    let p99 = |s: Scenario| median_of(results, s, |m| m.p99_ms);
+    let commerce_cpu = median_of(results, Scenario::CartWarmCache, |m| {
+        m.cpu_us_per_request
+            .get("commerce-service")
+            .copied()
+            .unwrap_or(0.0)
+    });
+    // Each session may be asked about once per TTL, plus once at the start.
+    let status_bound = sessions as u64
+        * ((options.seconds * 1000.0 / STATUS_CACHE_TTL_MS as f64).ceil() as u64 + 1);
+    let status_calls = results
+        .get(&Scenario::CartWarmCache)
+        .and_then(|m| m.iter().filter_map(|m| m.token_status_calls).max())
+        .unwrap_or(0);
+    let peak_rss = results
+        .values()
+        .flatten()
+        .flat_map(|m| m.peak_rss_mib.values().copied())
+        .fold(0.0, f64::max);
+    let failures: u64 = results.values().flatten().map(|m| m.non_2xx).sum();
+    let at_least = |name: &'static str, scenario: Scenario, floor: f64| Target {
+        name,
+        met: rps(scenario) >= floor,
+        seen: format!("{:.0}/s", rps(scenario)),
+    };
+    vec![
+        at_least(
+            "scenario 3: at least 10,000 req/s",
+            Scenario::CartWarmCache,
+            10_000.0,
+        ),
+        Target {
+            name: "scenario 3: p99 at most 15 ms",
+            met: p99(Scenario::CartWarmCache) <= 15.0,
+            seen: format!("{:.2} ms", p99(Scenario::CartWarmCache)),
+        },
+        Target {
+            name: "scenario 3: at most one token-status call per session per cache TTL",
+            met: status_calls <= status_bound,
+            seen: format!(
+                "{status_calls} calls for {sessions} sessions over {} s at TTL {STATUS_CACHE_TTL_MS} ms (bound {status_bound})",
+                options.seconds
+            ),
+        },
+        at_least(
+            "scenario 5: at least 5,000 req/s",
+            Scenario::CartAdd,
+            5_000.0,
+        ),
+        at_least(
+            "scenario 6: at least 8,000 req/s",
+            Scenario::Refresh,
+            8_000.0,
+        ),
+        at_least(
+            "scenario 7: at least 2,000 logins/s",
+            Scenario::PhoneLogin,
+            2_000.0,
+        ),
+        // The run fails before the report when stock and orders disagree.
+        at_least(
+            "scenario 8: at least 1,000 orders/s (stock and orders matched exactly)",
+            Scenario::Checkout,
+            1_000.0,
+        ),
+        Target {
+            name: "commerce CPU per cart read at most 80 µs",
+            met: commerce_cpu <= 80.0,
+            seen: format!("{commerce_cpu:.0} µs"),
+        },
+        Target {
+            name: "peak RSS of each service at most 64 MiB",
+            met: peak_rss <= 64.0,
+            seen: format!("{peak_rss:.1} MiB at most"),
+        },
+        Target {
+            name: "the gateway costs at most 30% of scenario 3's throughput",
+            met: rps(Scenario::CartThroughGateway) >= 0.7 * rps(Scenario::CartWarmCache),
+            seen: format!(
+                "{:.0}% lower",
+                (1.0 - rps(Scenario::CartThroughGateway) / rps(Scenario::CartWarmCache).max(1.0))
+                    * 100.0
+            ),
+        },
+        Target {
+            name: "no failed answers where nothing should fail",
+            met: failures == 0,
+            seen: format!("{failures} non-2xx"),
+        },
+    ]
+}
+
+pub fn write_report(
+    options: &BenchOptions,
+    results: &Results,
+    floors: &BTreeMap<&'static str, f64>,
+    micro: &BTreeMap<String, f64>,
+    sessions: usize,
+) -> anyhow::Result<()> {
+    let dir = crate::workspace_root().join("bench");
+    fs::create_dir_all(&dir)?;
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let date = version_of("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let versions = [
+        version_of("rustc", &["--version"]),
+        version_of("wrk", &["--version"]),
+        version_of("nginx", &["-v"]),
+        version_of("psql", &["--version"]),
+        version_of("redis-server", &["--version"]),
+    ];
+    let healthz = median_of(results, Scenario::Healthz, Measure::rps);
+    let pg_floor = floors.get("postgresql_select_tps").copied().unwrap_or(0.0);
+    let redis_floor = floors.get("redis_get_rps").copied().unwrap_or(0.0);
+    let ratio = |rps: f64, floor: f64| {
+        if floor > 0.0 {
+            format!("{:.2}", rps / floor)
+        } else {
+            "-".to_owned()
+        }
+    };
+    let mut json_scenarios = Vec::new();
+    let mut md = format!(
+        "# Benchmark report\n\n`cargo xtask bench` on {date}: {cores} cores, the load generator on the same \
+         machine (loopback). {}.\n\nEach scenario: {} s, {} connections, median of {} run(s){}. \
+         Scenarios 1-6 and 9 are driven by wrk (`bench/wrk/*.lua`), 7 and 8 by xtask's own client. \
+         The services log at `RUST_LOG=info` with {DATABASE_CONNECTIONS} database connections each. \
+         CPU is user + system time of each service's process from /proc over the scenario, divided by its requests \
+         (7: per login; 8: per order).\n\n\
+         | scenario | req/s | × healthz | × pgbench -S | × redis GET | p50 ms | p99 ms | non-2xx | CPU µs/req (auth / commerce / gateway) | peak RSS MiB (auth / commerce) | token-status calls |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+        versions.join("; "),
+        options.seconds,
+        options.connections,
+        options.runs,
+        if options.quick {
+            " (quick smoke mode: numbers are not meaningful)"
+        } else {
+            ""
+        }
+    );
+    for scenario in Scenario::ALL {
+        let Some(measures) = results.get(&scenario) else {
+            continue;
+        };
+        let name = scenario.name();
+        let rps = median_of(results, scenario, Measure::rps);
+        let cpu = |service: &'static str| {
+            median_of(results, scenario, |m| {
+                m.cpu_us_per_request.get(service).copied().unwrap_or(0.0)
+            })
+        };
+        let rss = |service: &'static str| {
+            median_of(results, scenario, |m| {
+                m.peak_rss_mib.get(service).copied().unwrap_or(0.0)
+            })
+        };
+        let commerce_key = scenario.commerce_process();
+        let calls = measures.iter().filter_map(|m| m.token_status_calls).max();
+        let non_2xx: u64 = measures.iter().map(|m| m.non_2xx).sum();
+        let p50 = median_of(results, scenario, |m| m.p50_ms);
+        let p99 = median_of(results, scenario, |m| m.p99_ms);
+        md.push_str(&format!(
+            "| {name} | {rps:.0} | {:.2} | {} | {} | {p50:.2} | {p99:.2} | {non_2xx} | {:.0} / {:.0} / {:.0} | {:.1} / {:.1} | {} |\n",
+            if healthz > 0.0 { rps / healthz } else { 0.0 },
+            ratio(rps, pg_floor),
+            ratio(rps, redis_floor),
+            cpu("auth-service"),
+            cpu(commerce_key),
+            cpu("gateway"),
+            rss("auth-service"),
+            rss(commerce_key),
+            calls.map_or("-".to_owned(), |c| c.to_string()),
+        ));
+        json_scenarios.push(json!({
+            "scenario": name,
+            "requests_per_second": rps,
+            "p50_ms": p50,
+            "p99_ms": p99,
+            "non_2xx": non_2xx,
+            "cpu_us_per_request": {"auth": cpu("auth-service"), "commerce": cpu(commerce_key), "gateway": cpu("gateway")},
+            "peak_rss_mib": {"auth": rss("auth-service"), "commerce": rss(commerce_key)},
+            "token_status_calls": calls,
+            "runs": measures.iter().map(|m| json!({"rps": m.rps(), "p50_ms": m.p50_ms, "p99_ms": m.p99_ms, "non_2xx": m.non_2xx})).collect::<Vec<_>>(),
+        }));
+    }
+    md.push_str("\nFloors measured in the same run (`pgbench -S -c 16 -j 2 -T 5`, `redis-benchmark -t get -c 64`): ");
+    md.push_str(
+        &floors
+            .iter()
+            .map(|(k, v)| format!("{k} = {v:.0}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    if floors.is_empty() {
+        md.push_str(
+            "none (install `postgresql-contrib`'s pgbench and `redis-tools` to measure them)",
+        );
+    }
+    md.push_str("\n\n10. Verifier micro-benchmark (criterion, ns per verification): ");
+    md.push_str(
+        &micro
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.0}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    md.push_str("\n\n## Targets\n\n");
+    let targets = judge_targets(options, results, sessions);
+    for target in &targets {
+        md.push_str(&format!(
+            "- {} {}: {}\n",
+            if target.met { "met:" } else { "MISSED:" },
+            target.name,
+            target.seen
+        ));
+    }
+    // The analysis (profiles, changes with before and after, what is left)
+    // is written by hand and kept beside the generated numbers.
+    if let Ok(findings) = fs::read_to_string(dir.join("FINDINGS.md")) {
+        md.push('\n');
+        md.push_str(&findings);
+    }
+    fs::write(dir.join("REPORT.md"), &md)?;
+    let json = json!({
+        "cores": cores, "date": date, "versions": versions,
+        "targets": targets.iter().map(|t| json!({"target": t.name, "met": t.met, "seen": t.seen})).collect::<Vec<_>>(),
+        "seconds": options.seconds, "connections": options.connections, "runs": options.runs, "quick": options.quick,
+        "floors": floors, "verifier_ns": micro, "scenarios": json_scenarios,
+    });
+    fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&json)?,
+    )?;
+    println!("{md}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn the_median_is_the_middle_run() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut []), 0.0);
+    }
+}
