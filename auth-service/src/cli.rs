@@ -9,22 +9,29 @@ use anyhow::{Context as _, bail};
 use common::claims::Role;
 use common::ids::UserId;
 
+use sqlx::PgPool;
+
+use crate::accounts::Accounts;
 use crate::accounts::email::{normalize_email, password_problem};
 use crate::accounts::users;
-use crate::state::AppState;
 
 /// Applies pending migrations of the users database.
-pub async fn migrate(state: &AppState) -> anyhow::Result<()> {
-    common::db::migrate(&crate::MIGRATOR, &state.db).await
+pub async fn migrate(db: &PgPool) -> anyhow::Result<()> {
+    common::db::migrate(&crate::MIGRATOR, db).await
 }
 
 /// Creates an admin account; the password comes from `ADMIN_PASSWORD` or,
 /// when that is unset, from stdin. With `if_missing`, an existing account
 /// is success.
-pub async fn create_admin(state: &AppState, email: &str, if_missing: bool) -> anyhow::Result<()> {
-    migrate(state).await?;
+pub async fn create_admin(
+    db: &PgPool,
+    accounts: &Accounts,
+    email: &str,
+    if_missing: bool,
+) -> anyhow::Result<()> {
+    migrate(db).await?;
     let email = normalize_email(email).context("--email is not an email address")?;
-    if users::find_by_email(&state.db, &email).await?.is_some() {
+    if users::find_by_email(db, &email).await?.is_some() {
         if if_missing {
             println!("admin {email} already exists");
             return Ok(());
@@ -41,7 +48,7 @@ pub async fn create_admin(state: &AppState, email: &str, if_missing: bool) -> an
             input.trim_end_matches(['\r', '\n']).to_owned()
         }
     };
-    let id = create_admin_account(state, &email, &password).await?;
+    let id = create_admin_account(accounts, &email, &password).await?;
     println!("admin {email} created with id {id}");
     Ok(())
 }
@@ -49,7 +56,7 @@ pub async fn create_admin(state: &AppState, email: &str, if_missing: bool) -> an
 /// The first admin of a new deployment (there is no HTTP route for it: an
 /// admin creates the others). Returns the new user's id.
 pub async fn create_admin_account(
-    state: &AppState,
+    accounts: &Accounts,
     email: &str,
     password: &str,
 ) -> anyhow::Result<UserId> {
@@ -57,8 +64,7 @@ pub async fn create_admin_account(
     if let Some(problem) = password_problem(password) {
         bail!("the password {problem}");
     }
-    let row = state
-        .accounts
+    let row = accounts
         .create_with_password(&email, password, Role::Admin)
         .await
         .map_err(|error| anyhow::anyhow!("creating the admin: {error}"))?;

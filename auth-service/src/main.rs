@@ -60,16 +60,16 @@ async fn main() -> anyhow::Result<()> {
     let state = AppState::connect(Settings::from_env()?)?;
     match command {
         Command::Serve => serve(state).await,
-        Command::Migrate => cli::migrate(&state).await,
+        Command::Migrate => cli::migrate(&state.db).await,
         Command::CreateAdmin { email, if_missing } => {
-            cli::create_admin(&state, &email, if_missing).await
+            cli::create_admin(&state.db, &state.accounts, &email, if_missing).await
         }
         Command::Keygen { .. } => Ok(()),
     }
 }
 
 async fn serve(state: AppState) -> anyhow::Result<()> {
-    cli::migrate(&state).await?;
+    cli::migrate(&state.db).await?;
     let addr = state.settings.listen_addr.clone();
     let listener = tokio::net::TcpListener::bind(&addr)
         .await

@@ -1,17 +1,19 @@
 //! The subcommands of the binary besides serving: `migrate` and `seed`.
 
-use crate::state::AppState;
+use sqlx::PgPool;
+
+use crate::catalog::markets::Markets;
 
 /// Applies pending migrations of the commerce database.
-pub async fn migrate(state: &AppState) -> anyhow::Result<()> {
-    common::db::migrate(&crate::MIGRATOR, &state.db).await
+pub async fn migrate(db: &PgPool) -> anyhow::Result<()> {
+    common::db::migrate(&crate::MIGRATOR, db).await
 }
 
 /// Applies migrations, then seeds markets and the demo catalog (idempotent).
-pub async fn seed(state: &AppState) -> anyhow::Result<()> {
-    migrate(state).await?;
-    let added = crate::catalog::seed::seed(&state.db).await?;
-    state.markets.invalidate();
+pub async fn seed(db: &PgPool, markets: &Markets) -> anyhow::Result<()> {
+    migrate(db).await?;
+    let added = crate::catalog::seed::seed(db).await?;
+    markets.invalidate();
     println!("seeded markets us, in, eu and {added} new demo products");
     Ok(())
 }

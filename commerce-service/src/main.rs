@@ -39,13 +39,13 @@ async fn main() -> anyhow::Result<()> {
     let state = AppState::connect(Settings::from_env()?)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(state).await,
-        Command::Migrate => cli::migrate(&state).await,
-        Command::Seed => cli::seed(&state).await,
+        Command::Migrate => cli::migrate(&state.db).await,
+        Command::Seed => cli::seed(&state.db, &state.markets).await,
     }
 }
 
 async fn serve(state: AppState) -> anyhow::Result<()> {
-    cli::migrate(&state).await?;
+    cli::migrate(&state.db).await?;
     tokio::spawn(commerce_service::orders::fulfilment::run_expiry(
         state.db.clone(),
         state.settings.expiry_sweep_interval,

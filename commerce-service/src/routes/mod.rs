@@ -1,4 +1,6 @@
-//! The HTTP surface: each module exports a `router()`; they are merged here.
+//! The HTTP surface only: each module extracts a request, calls one use
+//! case of a feature and shapes the answer; each exports a `router()`,
+//! merged here. Routes never import one another.
 
 pub mod admin;
 pub mod cart;

@@ -229,7 +229,7 @@ impl Stack {
         // The first admin has no HTTP route (as in production, where
         // `auth-service create-admin` makes it): the same use case here.
         auth_service::cli::create_admin_account(
-            &self.auth.state,
+            &self.auth.state.accounts,
             "admin@example.com",
             "admin-password",
         )
