@@ -11,8 +11,8 @@ use crate::ids::{SessionId, UserId};
 /// passing as an access token.
 pub const ACCESS_TYP: &str = "access";
 
-/// A user's role, written into the token by auth-service (and kept as
-/// text in its users table).
+/// A user's role, written into the token by auth-service.
+// Kept as text in auth-service's users table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, sqlx::Type)]
 #[serde(rename_all = "lowercase")]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
