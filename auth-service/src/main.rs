@@ -44,6 +44,9 @@ enum Command {
     },
 }
 
+/// How often expired revocation records are deleted.
+const REVOCATION_PRUNE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// mimalloc: under load the services spend a tenth of their CPU in glibc's
 /// malloc and free (measured by `cargo xtask bench`; see bench/REPORT.md).
 #[global_allocator]
@@ -70,6 +73,10 @@ async fn main() -> anyhow::Result<()> {
 
 async fn serve(state: AppState) -> anyhow::Result<()> {
     cli::migrate(&state.db).await?;
+    tokio::spawn(auth_service::sessions::revocations::run_pruning(
+        state.db.clone(),
+        REVOCATION_PRUNE_INTERVAL,
+    ));
     let addr = state.settings.listen_addr.clone();
     let listener = tokio::net::TcpListener::bind(&addr)
         .await

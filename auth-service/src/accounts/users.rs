@@ -30,15 +30,6 @@ pub async fn find(db: impl PgExecutor<'_>, id: UserId) -> sqlx::Result<Option<Us
     .await
 }
 
-/// Whether the user exists and is active: the question of every token check.
-#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn is_active(db: impl PgExecutor<'_>, id: UserId) -> sqlx::Result<bool> {
-    let active = sqlx::query_scalar!("select is_active from users where id = $1", id.0)
-        .fetch_optional(db)
-        .await?;
-    Ok(active.unwrap_or(false))
-}
-
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn find_by_email(db: impl PgExecutor<'_>, email: &str) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as!(

@@ -1,11 +1,16 @@
 //! Sessions: starting one on login ([`Sessions::start`]), refresh rotation
 //! with its script (`rotation.rs`), ending one or all of a user's
 //! (logout, logout-all, deactivation), whether a token still stands
-//! (`standing.rs`), the session records in Redis (`store.rs`), the refresh
-//! token's format (`refresh_token.rs`) and access-token signing
-//! (`signing.rs`).
+//! (`standing.rs`), the session records in Redis (`store.rs`), durable
+//! revocation in PostgreSQL (`revocations.rs`), the refresh token's format
+//! (`refresh_token.rs`) and access-token signing (`signing.rs`).
+//!
+//! Every end of a session or of a user's tokens is written to PostgreSQL
+//! first and to Redis second, and only then acknowledged: Redis is the
+//! fast path, PostgreSQL the record that a Redis data loss cannot undo.
 
 pub mod refresh_token;
+pub mod revocations;
 pub mod rotation;
 pub mod signing;
 pub mod standing;
@@ -17,6 +22,7 @@ use common::error_code::ErrorCode;
 use common::ids::{SessionId, UserId};
 use common::verifier::now_unix;
 use sqlx::PgPool;
+use time::OffsetDateTime;
 
 use self::refresh_token::RefreshToken;
 use self::signing::{Subject, TokenIssuer};
@@ -169,15 +175,35 @@ impl Sessions {
         Ok((token.user_id, token.session_id))
     }
 
-    /// Logout: ends the session if it is the user's; ending one that has
-    /// already ended (or another user's) changes nothing.
+    /// How long a revocation record is kept: past the longest any refresh
+    /// token of the session (its idle window) or access token (lifetime and
+    /// leeway) could still be presented.
+    fn revocation_kept_until(&self) -> OffsetDateTime {
+        let policy = &self.policy;
+        let seconds = policy
+            .refresh_idle_seconds
+            .min(policy.session_max_seconds)
+            .saturating_add(policy.access_token_ttl_seconds)
+            .saturating_add(policy.jwt_leeway_seconds);
+        OffsetDateTime::now_utc() + time::Duration::seconds(seconds.min(i64::MAX as u64) as i64)
+    }
+
+    /// Logout: ends the session the presented (authentic) token names.
+    /// Ending one that has already ended changes nothing.
     pub async fn end(&self, user_id: UserId, session_id: SessionId) -> Result<(), ApiError> {
+        revocations::record_ended(
+            &self.db,
+            user_id,
+            &[session_id],
+            self.revocation_kept_until(),
+        )
+        .await?;
         if let Some(session) = self.store.session(session_id).await?
             && session.user_id == user_id
         {
             self.store.end_session(&session).await?;
-            tracing::info!(user_id = user_id.0, %session_id, "logout");
         }
+        tracing::info!(user_id = user_id.0, %session_id, "logout");
         Ok(())
     }
 
@@ -185,6 +211,13 @@ impl Sessions {
     pub async fn end_own(&self, user_id: UserId, session_id: SessionId) -> Result<(), ApiError> {
         match self.store.session(session_id).await? {
             Some(session) if session.user_id == user_id => {
+                revocations::record_ended(
+                    &self.db,
+                    user_id,
+                    &[session_id],
+                    self.revocation_kept_until(),
+                )
+                .await?;
                 self.store.end_session(&session).await?;
                 Ok(())
             }
@@ -205,18 +238,40 @@ impl Sessions {
     /// Ends every session of a user and refuses every token issued so far
     /// (logout-all, deactivation, account deletion).
     pub async fn revoke_everything(&self, user_id: UserId) -> Result<(), ApiError> {
+        let now = now_unix();
+        let sessions: Vec<SessionId> = self
+            .store
+            .user_sessions(user_id)
+            .await?
+            .iter()
+            .map(|session| session.id)
+            .collect();
+        let mut tx = self.db.begin().await?;
+        revocations::revoke_tokens_before(&mut *tx, user_id, now).await?;
+        revocations::record_ended(&mut *tx, user_id, &sessions, self.revocation_kept_until())
+            .await?;
+        tx.commit().await?;
         let policy = &self.policy;
         // The marker must outlive every access token issued before it.
         let marker_ttl = policy.access_token_ttl_seconds + policy.jwt_leeway_seconds + 60;
-        self.store
-            .revoke_user(user_id, now_unix(), marker_ttl)
-            .await?;
+        self.store.revoke_user(user_id, now, marker_ttl).await?;
         Ok(())
     }
 
     /// Ends every session of a user but `keep` (password change).
     pub async fn end_others(&self, user_id: UserId, keep: SessionId) -> Result<(), ApiError> {
-        self.store.end_sessions_except(user_id, Some(keep)).await?;
+        let others: Vec<_> = self
+            .store
+            .user_sessions(user_id)
+            .await?
+            .into_iter()
+            .filter(|session| session.id != keep)
+            .collect();
+        let ids: Vec<SessionId> = others.iter().map(|session| session.id).collect();
+        revocations::record_ended(&self.db, user_id, &ids, self.revocation_kept_until()).await?;
+        for session in &others {
+            self.store.end_session(session).await?;
+        }
         Ok(())
     }
 }

@@ -14,21 +14,27 @@ use common::verifier::now_unix;
 use redis::Script;
 
 use super::refresh_token::RefreshToken;
+use super::revocations;
 use super::{Sessions, TokenPair, refresh_invalid};
-use crate::accounts::users;
 use crate::error::ApiError;
 use crate::store::{RedisStore, StoreError};
 
 /// KEYS: session. ARGV: presented digest, successor digest, now, grace
-/// seconds, idle seconds. One atomic step for rotation, the grace retry and
+/// seconds, idle seconds, the user's tokens-not-before (0 for none: a
+/// session created before it is a record Redis should no longer hold, and
+/// is refused and deleted). One atomic step for rotation, the grace retry and
 /// reuse detection, so concurrent refreshes of one token never fork the
 /// session. Digests are SHA-256 of 256-bit secrets: comparing them leaks
 /// nothing an attacker can steer.
 static ROTATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local s = redis.call('HMGET', KEYS[1], 'rt', 'prev', 'rotated_at', 'abs_exp', 'uid', 'market')
+local s = redis.call('HMGET', KEYS[1], 'rt', 'prev', 'rotated_at', 'abs_exp', 'uid', 'market', 'created')
 if not s[1] then return {'invalid'} end
+if tonumber(s[7] or '0') < tonumber(ARGV[6]) then
+  redis.call('DEL', KEYS[1])
+  return {'invalid'}
+end
 local now = tonumber(ARGV[3])
 if ARGV[1] == s[1] then
   local ttl = math.min(tonumber(ARGV[5]), tonumber(s[4]) - now)
@@ -72,17 +78,27 @@ pub struct RotateRequest<'a> {
     pub now: i64,
     pub grace_seconds: u64,
     pub idle_seconds: u64,
+    /// The user's tokens-not-before from PostgreSQL (0 for none).
+    pub not_before: i64,
 }
 
 impl Sessions {
     /// Rotates a presented refresh token: a new pair of the same session.
     pub async fn refresh(&self, presented: &str) -> Result<TokenPair, ApiError> {
         let token = RefreshToken::decode(presented, &self.keys).ok_or_else(refresh_invalid)?;
-        let user = users::find(&self.db, token.user_id)
+        let subject = revocations::refresh_subject(&self.db, token.user_id, token.session_id)
             .await?
             .ok_or_else(refresh_invalid)?;
+        let user = subject.user;
         if !user.is_active {
             return Err(Problem::user_inactive().into());
+        }
+        if subject.session_revoked {
+            // PostgreSQL says this session ended: a record Redis still
+            // holds was brought back by a data loss. Delete it again.
+            self.store.discard(token.user_id, token.session_id).await?;
+            metrics::counter!("refresh_rotations_total", "outcome" => "invalid").increment(1);
+            return Err(refresh_invalid().into());
         }
         let successor = token.successor(&self.keys);
         let rotation = self
@@ -94,6 +110,7 @@ impl Sessions {
                 now: now_unix(),
                 grace_seconds: self.policy.refresh_grace_seconds,
                 idle_seconds: self.policy.refresh_idle_seconds,
+                not_before: subject.tokens_not_before.unwrap_or(0),
             })
             .await?;
         let (market, ttl) = match rotation {
@@ -111,6 +128,15 @@ impl Sessions {
                 return Err(refresh_invalid().into());
             }
             Rotation::Reused => {
+                // Recorded durably too: a copy of the session that a Redis
+                // data loss brings back must not rotate again.
+                revocations::record_ended(
+                    &self.db,
+                    token.user_id,
+                    &[token.session_id],
+                    self.revocation_kept_until(),
+                )
+                .await?;
                 metrics::counter!("refresh_reuse_detected_total").increment(1);
                 tracing::warn!(user_id = token.user_id.0, session_id = %token.session_id, "refresh token reuse: session revoked");
                 return Err(Problem::new(
@@ -137,6 +163,7 @@ impl RedisStore {
                     .arg(request.now)
                     .arg(request.grace_seconds)
                     .arg(request.idle_seconds)
+                    .arg(request.not_before)
                     .invoke_async(&mut conn)
                     .await
             })

@@ -108,11 +108,21 @@ impl RedisStore {
     /// Ends one session; `true` if it existed.
     #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn end_session(&self, session: &Session) -> Result<bool, StoreError> {
-        let key = self.keys().session(session.id);
+        self.discard(session.user_id, session.id).await
+    }
+
+    /// Deletes a session's record and its index entry; `true` if it existed.
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    pub async fn discard(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+    ) -> Result<bool, StoreError> {
+        let key = self.keys().session(session_id);
         let removed: i64 = self
             .run(|mut conn| async move { conn.del(key).await })
             .await?;
-        self.unindex(session.user_id, session.id).await?;
+        self.unindex(user_id, session_id).await?;
         Ok(removed > 0)
     }
 

@@ -7,5 +7,6 @@ mod jwt;
 mod otp;
 mod password;
 mod refresh;
+mod revocation;
 mod sessions;
 mod support;
