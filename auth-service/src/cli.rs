@@ -14,10 +14,34 @@ use sqlx::PgPool;
 use crate::accounts::Accounts;
 use crate::accounts::email::{normalize_email, password_problem};
 use crate::accounts::users;
+use crate::config::Settings;
+use crate::store::RedisStore;
 
 /// Applies pending migrations of the users database.
 pub async fn migrate(db: &PgPool) -> anyhow::Result<()> {
     common::db::migrate(&crate::MIGRATOR, db).await
+}
+
+/// Refuses to serve in production on a Redis that may evict keys (an
+/// evicted session index would make a logout-all miss live sessions);
+/// elsewhere warns. A Redis that cannot be asked now is checked by
+/// readiness later.
+pub async fn check_eviction_policy(store: &RedisStore, settings: &Settings) -> anyhow::Result<()> {
+    match store.eviction_policy().await {
+        Ok(Some(policy)) if policy != "noeviction" => {
+            if settings.app_env.is_production() {
+                bail!(
+                    "Redis's maxmemory-policy is {policy}: set it to noeviction (APP_ENV=production refuses to run where sessions can be evicted)"
+                );
+            }
+            tracing::warn!(%policy, "Redis's maxmemory-policy is not noeviction: sessions can be evicted; readiness reports not ready");
+        }
+        Ok(_) => {}
+        Err(error) => {
+            tracing::warn!(%error, "could not read Redis's maxmemory-policy at start; readiness checks it");
+        }
+    }
+    Ok(())
 }
 
 /// Creates an admin account; the password comes from `ADMIN_PASSWORD` or,

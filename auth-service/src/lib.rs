@@ -17,6 +17,7 @@ pub mod otp;
 pub mod rate_limit;
 pub mod routes;
 pub mod secrets;
+pub mod series;
 pub mod sessions;
 pub mod state;
 pub mod store;

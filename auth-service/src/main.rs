@@ -73,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn serve(state: AppState) -> anyhow::Result<()> {
     cli::migrate(&state.db).await?;
+    cli::check_eviction_policy(&state.store, &state.settings).await?;
     tokio::spawn(auth_service::sessions::revocations::run_pruning(
         state.db.clone(),
         REVOCATION_PRUNE_INTERVAL,

@@ -102,6 +102,32 @@ impl RedisStore {
         }
     }
 
+    /// Redis's `maxmemory-policy`, or `None` when the server does not say
+    /// (managed services may disable `CONFIG`). Anything but `noeviction`
+    /// lets Redis evict a session index under memory pressure, after which
+    /// a logout-all would miss the evicted sessions.
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    pub async fn eviction_policy(&self) -> Result<Option<String>, StoreError> {
+        let reply = self
+            .run(|mut conn| async move {
+                redis::cmd("CONFIG")
+                    .arg("GET")
+                    .arg("maxmemory-policy")
+                    .query_async::<Vec<String>>(&mut conn)
+                    .await
+            })
+            .await;
+        match reply {
+            Ok(pair) => Ok(pair.into_iter().nth(1)),
+            // CONFIG renamed or refused (NOPERM, unknown command): unknown.
+            Err(StoreError::Redis(error)) if error.code().is_some() => {
+                tracing::debug!(%error, "CONFIG GET maxmemory-policy refused");
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
     /// `PING`, for readiness.
     #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn ping(&self) -> Result<(), StoreError> {

@@ -30,6 +30,11 @@ pub struct Settings {
     /// Lifetime of a positive token-status answer; zero disables the cache.
     pub status_cache_ttl: Duration,
     pub auth_timeout: Duration,
+    /// Consecutive failed token-status calls that open the breaker.
+    pub auth_breaker_failures: u32,
+    /// How long an open breaker answers `503 auth_unavailable` at once
+    /// before one call probes auth-service again.
+    pub auth_breaker_open: Duration,
     pub pending_order_ttl: Duration,
     pub max_pending_orders: i64,
     /// How often the expiry task looks for overdue pending orders.
@@ -76,6 +81,8 @@ impl Settings {
                 .to_owned(),
             status_cache_ttl: Duration::from_millis(env.parse("STATUS_CACHE_TTL_MS", 2000)?),
             auth_timeout: Duration::from_millis(env.parse("AUTH_TIMEOUT_MS", 500)?),
+            auth_breaker_failures: env.parse("AUTH_BREAKER_FAILURES", 5)?,
+            auth_breaker_open: Duration::from_millis(env.parse("AUTH_BREAKER_OPEN_MS", 2000)?),
             pending_order_ttl: Duration::from_secs(env.parse("PENDING_ORDER_TTL_SECONDS", 86_400)?),
             max_pending_orders: env.parse("MAX_PENDING_ORDERS", 10)?,
             expiry_sweep_interval: Duration::from_millis(env.parse("EXPIRY_SWEEP_MS", 30_000)?),
@@ -88,6 +95,10 @@ impl Settings {
         ensure!(
             settings.auth_timeout >= Duration::from_millis(10),
             "AUTH_TIMEOUT_MS must be at least 10"
+        );
+        ensure!(
+            settings.auth_breaker_failures >= 1,
+            "AUTH_BREAKER_FAILURES must be at least 1"
         );
         ensure!(
             settings.max_pending_orders >= 1,

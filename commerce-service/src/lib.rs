@@ -17,6 +17,7 @@ pub mod error;
 pub mod ids;
 pub mod orders;
 pub mod routes;
+pub mod series;
 pub mod state;
 pub mod wishlist;
 

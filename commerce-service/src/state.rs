@@ -10,7 +10,7 @@ use secrecy::ExposeSecret as _;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::caller::status::StatusClient;
+use crate::caller::status::{StatusClient, StatusClientSettings};
 use crate::catalog::markets::Markets;
 use crate::config::Settings;
 
@@ -49,8 +49,12 @@ impl AppState {
         let token_status = StatusClient::new(
             &settings.auth_url,
             settings.internal_api_token.clone(),
-            settings.auth_timeout,
-            settings.status_cache_ttl,
+            StatusClientSettings {
+                timeout: settings.auth_timeout,
+                positive_ttl: settings.status_cache_ttl,
+                breaker_failures: settings.auth_breaker_failures,
+                breaker_open: settings.auth_breaker_open,
+            },
         )?;
         Ok(Self {
             lifecycle: common::http::Lifecycle::default(),

@@ -29,17 +29,24 @@ pub fn router(openapi: Arc<OpenApi>) -> Router<AppState> {
         )
 }
 
-/// Ready when PostgreSQL and Redis both answer.
+/// Ready when PostgreSQL and Redis both answer and Redis will not evict
+/// keys (an evicted session index would make a logout-all miss sessions).
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = async {
         tokio::time::timeout(CHECK_TIMEOUT, sqlx::query("select 1").execute(&state.db))
             .await
             .is_ok_and(|result| result.is_ok())
     };
-    let redis = async { state.store.ping().await.is_ok() };
+    let redis = async { state.store.eviction_policy().await };
     let (database, redis) = tokio::join!(database, redis);
+    let (redis_up, eviction) = match &redis {
+        Ok(Some(policy)) => (true, policy.as_str()),
+        Ok(None) => (true, "unknown"),
+        Err(_) => (false, "unknown"),
+    };
+    let eviction_safe = matches!(eviction, "noeviction" | "unknown");
     let stopping = state.lifecycle.is_stopping();
-    let status = if database && redis && !stopping {
+    let status = if database && redis_up && eviction_safe && !stopping {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -49,7 +56,11 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         status,
         axum::Json(json!({
             "status": if stopping { "stopping" } else if status == StatusCode::OK { "ready" } else { "not_ready" },
-            "checks": {"database": word(database), "redis": word(redis)},
+            "checks": {
+                "database": word(database),
+                "redis": word(redis_up),
+                "redis_eviction_policy": eviction,
+            },
         })),
     )
         .into_response();

@@ -138,6 +138,7 @@ impl Sessions {
                 )
                 .await?;
                 metrics::counter!("refresh_reuse_detected_total").increment(1);
+                metrics::counter!("refresh_rotations_total", "outcome" => "reused").increment(1);
                 tracing::warn!(user_id = token.user_id.0, session_id = %token.session_id, "refresh token reuse: session revoked");
                 return Err(Problem::new(
                     ErrorCode::RefreshReused,

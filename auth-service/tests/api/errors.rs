@@ -330,6 +330,18 @@ async fn redis_down_is_a_quick_503_with_retry_after_and_not_ready(pool: PgPool) 
     assert_eq!(body["checks"]["database"], "up");
 }
 
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn a_redis_that_may_evict_sessions_is_not_ready(pool: PgPool) {
+    let redis = crate::support::OwnRedis::start(&["--maxmemory-policy", "allkeys-lru"]).await;
+    let app = spawn_with(pool, test_settings(&[("REDIS_URL", redis.url.as_str())])).await;
+    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert!(response.headers().contains_key("retry-after"));
+    let (status, body) = read(response).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["checks"]["redis"], "up");
+    assert_eq!(body["checks"]["redis_eviction_policy"], "allkeys-lru");
+}
+
 #[tokio::test]
 async fn postgres_down_is_a_quick_503_with_retry_after() {
     let settings = test_settings(&[("DATABASE_URL", "postgres://postgres@127.0.0.1:1/auth")]);
@@ -394,4 +406,24 @@ async fn health_readiness_openapi_and_metrics_are_served(pool: PgPool) {
     assert!(metrics.contains(r#"route="/api/v1/auth/send-code""#));
     assert!(metrics.contains("http_request_duration_seconds_bucket"));
     assert!(metrics.contains("otp_sends_total"));
+}
+
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn the_series_operators_alert_on_exist_before_anything_happens(pool: PgPool) {
+    let app = crate::support::spawn(pool).await;
+    let text = common::testing::scrape(&app.client, &app.base).await;
+    for series in [
+        r#"refresh_rotations_total{outcome="reused"}"#,
+        r#"refresh_rotations_total{outcome="rotated"}"#,
+        r#"otp_verifications_total{outcome="locked"}"#,
+        r#"otp_sends_refused_total{reason="otp-number"}"#,
+        r#"password_logins_total{outcome="invalid"}"#,
+        "refresh_reuse_detected_total",
+    ] {
+        assert!(
+            text.lines()
+                .any(|line| line.starts_with(&format!("{series} "))),
+            "{series} is missing from the first scrape"
+        );
+    }
 }

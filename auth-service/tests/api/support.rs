@@ -230,3 +230,55 @@ pub fn access(pair: &Value) -> &str {
 pub fn refresh_token(pair: &Value) -> &str {
     pair["refresh_token"].as_str().unwrap()
 }
+
+/// A `redis-server` of the test's own on a free port (never the shared
+/// one), for tests that need a Redis configured or treated differently;
+/// stopped and removed on drop.
+pub struct OwnRedis {
+    pub url: String,
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl OwnRedis {
+    pub async fn start(args: &[&str]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("auth-test-redis-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        let url = format!("redis://127.0.0.1:{port}");
+        let client = redis::Client::open(url.as_str()).unwrap();
+        for _ in 0..100 {
+            if let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                && redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .is_ok()
+            {
+                return Self { url, child, dir };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("redis-server on port {port} did not start");
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

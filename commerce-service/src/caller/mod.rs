@@ -4,6 +4,7 @@
 //! whether the session still stands (`status.rs`, through its cache).
 //! "auth" in this service means the other service only.
 
+pub mod breaker;
 pub mod status;
 
 use std::sync::Arc;

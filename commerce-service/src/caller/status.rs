@@ -19,6 +19,8 @@ use common::ids::{SessionId, UserId};
 use common::token_status::{TOKEN_STATUS_PATH, TokenStatus, TokenStatusRequest};
 use common::verifier::now_unix;
 use moka::future::Cache;
+
+use super::breaker::Breaker;
 use secrecy::{ExposeSecret, SecretString};
 
 const CACHE_CAPACITY: u64 = 500_000;
@@ -67,15 +69,30 @@ pub struct StatusClient {
     positive_ttl: Duration,
     cache: Cache<SessionId, Cached>,
     calls: Arc<AtomicU64>,
+    breaker: Arc<Breaker>,
+}
+
+/// How the client reaches auth-service.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusClientSettings {
+    pub timeout: Duration,
+    /// How long a positive answer is trusted (0: ask every time).
+    pub positive_ttl: Duration,
+    pub breaker_failures: u32,
+    pub breaker_open: Duration,
 }
 
 impl StatusClient {
     pub fn new(
         auth_url: &str,
         token: SecretString,
-        timeout: Duration,
-        positive_ttl: Duration,
+        settings: StatusClientSettings,
     ) -> anyhow::Result<Self> {
+        let StatusClientSettings {
+            timeout,
+            positive_ttl,
+            ..
+        } = settings;
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -91,6 +108,10 @@ impl StatusClient {
                 .expire_after(CachedLifetime)
                 .build(),
             calls: Arc::new(AtomicU64::new(0)),
+            breaker: Arc::new(Breaker::new(
+                settings.breaker_failures,
+                settings.breaker_open,
+            )),
         })
     }
 
@@ -145,6 +166,12 @@ impl StatusClient {
         session_id: SessionId,
         issued_at: i64,
     ) -> Result<TokenStatus, AuthUnavailable> {
+        if self.breaker.admit().is_err() {
+            metrics::counter!("auth_status_calls_total", "outcome" => "breaker_open").increment(1);
+            return Err(AuthUnavailable(
+                "the token-status breaker is open".to_owned(),
+            ));
+        }
         self.calls.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let outcome = async {
@@ -178,6 +205,7 @@ impl StatusClient {
                 .map_err(|error| AuthUnavailable(error.without_url().to_string()))
         }
         .await;
+        self.breaker.record(outcome.is_ok());
         let label = if outcome.is_ok() { "ok" } else { "error" };
         metrics::counter!("auth_status_calls_total", "outcome" => label).increment(1);
         metrics::histogram!("auth_status_call_duration_seconds")

@@ -25,6 +25,7 @@ struct ApiDoc;
 /// The whole application: public routes (documented in `/openapi.json`),
 /// health and metrics, with the common layers.
 pub fn app(state: AppState) -> Router {
+    crate::series::register_at_zero();
     let (public, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(catalog::router())
         .merge(cart::router())

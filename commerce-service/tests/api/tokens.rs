@@ -261,3 +261,77 @@ async fn the_market_must_be_known_and_the_tokens_own(pool: PgPool) {
     expect_problem(with_market("zz").await.unwrap(), 400, "unknown_market").await;
     expect_problem(with_market("!!").await.unwrap(), 400, "unknown_market").await;
 }
+
+/// A peer that accepts connections and never answers, as a hung
+/// auth-service does; keeps every connection open until dropped.
+async fn hanging_peer() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (url, task)
+}
+
+#[sqlx::test(migrator = "commerce_service::MIGRATOR")]
+async fn a_hung_auth_service_opens_the_breaker_and_misses_are_refused_without_waiting(
+    pool: PgPool,
+) {
+    let stack = spawn(pool).await;
+    let buyers = [
+        stack.login("+13128059851", "us").await,
+        stack.login("+13128059852", "us").await,
+        stack.login("+13128059853", "us").await,
+    ];
+    let (hung_url, hung) = hanging_peer().await;
+    let settings = crate::support::settings(
+        &hung_url,
+        &[
+            ("AUTH_TIMEOUT_MS", "200"),
+            ("AUTH_BREAKER_FAILURES", "2"),
+            ("AUTH_BREAKER_OPEN_MS", "60000"),
+        ],
+    );
+    let state = commerce_service::AppState::with_pool(settings, stack.state.db.clone()).unwrap();
+    let base = crate::support::serve(state.clone()).await;
+    for buyer in &buyers {
+        let response = stack
+            .client
+            .get(format!("{base}/api/v1/cart"))
+            .bearer_auth(&buyer.token)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.headers().contains_key("retry-after"));
+        expect_problem(response, 503, "auth_unavailable").await;
+    }
+    assert_eq!(
+        state.token_status.calls(),
+        2,
+        "the third miss is refused by the open breaker without a call"
+    );
+    hung.abort();
+}
+
+#[sqlx::test(migrator = "commerce_service::MIGRATOR")]
+async fn the_series_operators_alert_on_exist_before_anything_happens(pool: PgPool) {
+    let stack = spawn(pool).await;
+    let text = common::testing::scrape(&stack.client, &stack.base).await;
+    for series in [
+        r#"checkouts_total{outcome="out_of_stock"}"#,
+        r#"status_cache_requests_total{result="miss"}"#,
+        r#"auth_status_calls_total{outcome="breaker_open"}"#,
+        r#"order_transitions_total{to="cancelled"}"#,
+        "orders_expired_total",
+        "auth_status_breaker_open",
+    ] {
+        assert!(
+            text.lines()
+                .any(|line| line.starts_with(&format!("{series} "))),
+            "{series} is missing from the first scrape"
+        );
+    }
+}

@@ -1,0 +1,42 @@
+//! The series an operator alerts on, each known label value registered at
+//! zero when the application is built, so the first scrape already shows
+//! them: a dashboard never says "no data" for a refresh reuse that has not
+//! happened yet, and rate and `absent()` alerts work from the start.
+
+/// Counters and the values of their labels, as the features count them.
+const COUNTERS: &[(&str, &str, &[&str])] = &[
+    ("otp_sends_total", "", &[]),
+    (
+        "otp_sends_refused_total",
+        "reason",
+        &["otp-ip", "otp-country", "otp-total", "otp-number"],
+    ),
+    (
+        "otp_verifications_total",
+        "outcome",
+        &["accepted", "wrong", "burnt", "no_live_code", "locked"],
+    ),
+    ("otp_codes_locked_total", "", &[]),
+    ("password_logins_total", "outcome", &["ok", "invalid"]),
+    (
+        "refresh_rotations_total",
+        "outcome",
+        &["rotated", "grace_retry", "invalid", "reused"],
+    ),
+    ("refresh_reuse_detected_total", "", &[]),
+    ("auth_sessions_started_total", "", &[]),
+    ("token_status_requests_total", "active", &["true", "false"]),
+];
+
+/// Registers every series at zero (idempotent: adding zero changes nothing).
+pub fn register_at_zero() {
+    common::telemetry::metrics_handle();
+    for (name, label, values) in COUNTERS {
+        if values.is_empty() {
+            metrics::counter!(*name).increment(0);
+        }
+        for value in *values {
+            metrics::counter!(*name, *label => *value).increment(0);
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The series an operator alerts on, each known label value registered at
+//! zero when the application is built, so the first scrape already shows
+//! them: a dashboard never says "no data" for an outcome that has not
+//! happened yet, and rate and `absent()` alerts work from the start.
+
+use crate::orders::status::OrderStatus;
+
+/// Counters and the values of their labels, as the features count them.
+const COUNTERS: &[(&str, &str, &[&str])] = &[
+    (
+        "status_cache_requests_total",
+        "result",
+        &["hit", "miss", "bypass"],
+    ),
+    (
+        "auth_status_calls_total",
+        "outcome",
+        &["ok", "error", "breaker_open"],
+    ),
+    (
+        "checkouts_total",
+        "outcome",
+        &[
+            "created",
+            "replayed",
+            "cart_empty",
+            "out_of_stock",
+            "unavailable",
+            "idempotency_conflict",
+            "too_many_pending_orders",
+            "validation_failed",
+            "error",
+        ],
+    ),
+    ("orders_expired_total", "", &[]),
+];
+
+/// Registers every series at zero (idempotent: adding zero changes nothing).
+pub fn register_at_zero() {
+    common::telemetry::metrics_handle();
+    for (name, label, values) in COUNTERS {
+        if values.is_empty() {
+            metrics::counter!(*name).increment(0);
+        }
+        for value in *values {
+            metrics::counter!(*name, *label => *value).increment(0);
+        }
+    }
+    for status in OrderStatus::ALL {
+        metrics::counter!("order_transitions_total", "to" => status.as_str()).increment(0);
+    }
+    metrics::gauge!("auth_status_breaker_open").set(0.0);
+}
