@@ -249,17 +249,20 @@ impl OwnRedis {
             .port();
         let dir = std::env::temp_dir().join(format!("auth-test-redis-{port}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server is installed");
-        let url = format!("redis://127.0.0.1:{port}");
-        let client = redis::Client::open(url.as_str()).unwrap();
+        let own = Self {
+            url: format!("redis://127.0.0.1:{port}"),
+            child: std::process::Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(&dir)
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("redis-server is installed"),
+            dir,
+        };
+        let client = redis::Client::open(own.url.as_str()).unwrap();
         for _ in 0..100 {
             if let Ok(mut conn) = client.get_multiplexed_async_connection().await
                 && redis::cmd("PING")
@@ -267,10 +270,11 @@ impl OwnRedis {
                     .await
                     .is_ok()
             {
-                return Self { url, child, dir };
+                return own;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+        drop(own);
         panic!("redis-server on port {port} did not start");
     }
 }
