@@ -30,6 +30,19 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+impl ApiError {
+    /// Whether this is a dependency failing (answered 503), as opposed to
+    /// an answer about the request itself.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            ApiError::Http(_) | ApiError::Internal(_) => false,
+            ApiError::Database(error) => is_unavailable(error),
+            ApiError::Store(StoreError::Protocol(_)) => false,
+            ApiError::Store(_) | ApiError::Password(_) | ApiError::Sms(_) => true,
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let problem = match self {

@@ -70,6 +70,13 @@ pub struct CodeSent {
     pub resend_after: u64,
 }
 
+/// A right code, used up by the check: what is needed to give it back.
+#[derive(Debug)]
+pub struct AcceptedCode {
+    digest: String,
+    ttl_ms: u64,
+}
+
 /// A phone login attempt, its fields already parsed.
 #[derive(Debug)]
 pub struct PhoneLogin<'a> {
@@ -124,13 +131,13 @@ impl Otp {
     }
 
     /// Checks a presented code under the per-IP verify limit; a right code
-    /// is used up.
+    /// is used up (see [`Otp::give_back`]).
     pub async fn verify_code(
         &self,
         phone: &Phone,
         code: &str,
         client_ip: IpAddr,
-    ) -> Result<(), OtpError> {
+    ) -> Result<AcceptedCode, OtpError> {
         limits::check_verify_budget(&self.store, &self.settings, client_ip).await?;
         let digest = self.keys.code_digest(phone.e164(), code);
         let outcome = self
@@ -139,7 +146,7 @@ impl Otp {
             .await?;
         metrics::counter!("otp_verifications_total", "outcome" => outcome.label()).increment(1);
         match outcome {
-            VerifyOutcome::Accepted => Ok(()),
+            VerifyOutcome::Accepted(ttl_ms) => Ok(AcceptedCode { digest, ttl_ms }),
             VerifyOutcome::Wrong => Err(OtpError::Wrong { burnt: false }),
             VerifyOutcome::WrongAndBurnt => {
                 metrics::counter!("otp_codes_locked_total").increment(1);
@@ -147,6 +154,24 @@ impl Otp {
             }
             VerifyOutcome::NoLiveCode => Err(OtpError::NoLiveCode),
             VerifyOutcome::Locked(wait) => Err(OtpError::Locked(wait)),
+        }
+    }
+
+    /// Puts a used-up code back when the login it was for could not be
+    /// finished because a dependency failed, so the customer retries with
+    /// the same code instead of paying for another SMS. A code sent since
+    /// wins; a failure to put it back only costs that retry.
+    pub async fn give_back(&self, phone: &Phone, accepted: &AcceptedCode) {
+        match self
+            .store
+            .give_back_code(phone.e164(), &accepted.digest, accepted.ttl_ms)
+            .await
+        {
+            Ok(restored) => tracing::info!(
+                restored,
+                "a used code was offered back after a failed login"
+            ),
+            Err(error) => tracing::warn!(%error, "a used code could not be given back"),
         }
     }
 
@@ -169,12 +194,22 @@ pub async fn log_in(
     sessions: &Sessions,
     login: PhoneLogin<'_>,
 ) -> Result<TokenPair, ApiError> {
-    otp.verify_code(login.phone, login.code, login.client_ip)
+    let accepted = otp
+        .verify_code(login.phone, login.code, login.client_ip)
         .await?;
-    let user = users::find_or_create_by_phone(db, login.phone.e164(), login.market).await?;
-    if !user.is_active {
-        return Err(common::Problem::user_inactive().into());
+    let finished = async {
+        let user = users::find_or_create_by_phone(db, login.phone.e164(), login.market).await?;
+        if !user.is_active {
+            return Err(common::Problem::user_inactive().into());
+        }
+        tracing::info!(user_id = user.id.0, phone = %login.phone.masked(), "phone login");
+        sessions.start(user, login.market, login.device_name).await
     }
-    tracing::info!(user_id = user.id.0, phone = %login.phone.masked(), "phone login");
-    sessions.start(user, login.market, login.device_name).await
+    .await;
+    if let Err(error) = &finished
+        && error.is_outage()
+    {
+        otp.give_back(login.phone, &accepted).await;
+    }
+    finished
 }

@@ -46,8 +46,9 @@ if record[3] == '1' then
   return {'locked', wait}
 end
 if record[1] == ARGV[1] then
+  local left = redis.call('PTTL', KEYS[1])
   redis.call('DEL', KEYS[1])
-  return {'ok', 0}
+  return {'ok', left}
 end
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 if attempts >= tonumber(ARGV[2]) then
@@ -55,6 +56,20 @@ if attempts >= tonumber(ARGV[2]) then
   return {'burnt', 0}
 end
 return {'invalid', 0}
+",
+    )
+});
+
+/// KEYS: otp. ARGV: digest, milliseconds to live. Puts back a code that was
+/// accepted but could not complete a login (a dependency failed after the
+/// check), unless a new code has been sent since.
+static GIVE_BACK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'digest', ARGV[1], 'attempts', 0, 'burnt', 0)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
 ",
     )
 });
@@ -70,7 +85,8 @@ pub enum SendOutcome {
 /// The outcome of checking a presented code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerifyOutcome {
-    Accepted,
+    /// Right, and now used up; it had this many milliseconds left.
+    Accepted(u64),
     Wrong,
     /// Wrong, and the last attempt allowed: the code is now burnt.
     WrongAndBurnt,
@@ -84,7 +100,7 @@ impl VerifyOutcome {
     /// The `outcome` label of `otp_verifications_total`.
     pub fn label(self) -> &'static str {
         match self {
-            Self::Accepted => "accepted",
+            Self::Accepted(_) => "accepted",
             Self::Wrong => "wrong",
             Self::WrongAndBurnt => "burnt",
             Self::NoLiveCode => "no_live_code",
@@ -150,7 +166,7 @@ impl RedisStore {
             })
             .await?;
         match status.as_str() {
-            "ok" => Ok(VerifyOutcome::Accepted),
+            "ok" => Ok(VerifyOutcome::Accepted(wait)),
             "invalid" => Ok(VerifyOutcome::Wrong),
             "burnt" => Ok(VerifyOutcome::WrongAndBurnt),
             "expired" => Ok(VerifyOutcome::NoLiveCode),
@@ -159,5 +175,29 @@ impl RedisStore {
                 "verify script answered {other}"
             ))),
         }
+    }
+
+    /// Puts an accepted code back for `ttl_ms` unless another code was
+    /// sent meanwhile; `true` when it was put back.
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    pub async fn give_back_code(
+        &self,
+        e164: &str,
+        digest: &str,
+        ttl_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let key = self.keys().otp(e164);
+        let digest = digest.to_owned();
+        let restored: i64 = self
+            .run(|mut conn| async move {
+                GIVE_BACK
+                    .key(key)
+                    .arg(digest)
+                    .arg(ttl_ms.max(1))
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(restored == 1)
     }
 }

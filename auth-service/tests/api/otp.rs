@@ -2,7 +2,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::support::{expect_problem, read, spawn, spawn_with, test_settings};
+use crate::support::{expect_problem, read, serve, spawn, spawn_with, test_settings};
 
 const PHONE: &str = "+13128059851";
 
@@ -209,4 +209,34 @@ async fn a_malformed_code_is_422_and_an_unknown_market_400(pool: PgPool) {
         .await
         .unwrap();
     expect_problem(response, 400, "unknown_market").await;
+}
+
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn a_right_code_is_not_used_up_by_a_login_a_database_outage_stopped(pool: PgPool) {
+    // Two replicas sharing one Redis: one cannot reach PostgreSQL.
+    let prefix = format!("test-auth-{}", uuid::Uuid::new_v4().simple());
+    let up = spawn_with(
+        pool,
+        test_settings(&[("REDIS_KEY_PREFIX", prefix.as_str())]),
+    )
+    .await;
+    let down_settings = test_settings(&[
+        ("REDIS_KEY_PREFIX", prefix.as_str()),
+        ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/auth"),
+    ]);
+    let down = serve(auth_service::AppState::connect(down_settings).unwrap()).await;
+
+    assert_eq!(up.send_code(PHONE).await.status(), StatusCode::ACCEPTED);
+    let code = up.latest_code(PHONE).await;
+    let refused = down.verify_code(PHONE, &code).await;
+    assert!(refused.headers().contains_key("retry-after"));
+    expect_problem(refused, 503, "dependency_unavailable").await;
+
+    let (status, pair) = read(up.verify_code(PHONE, &code).await).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the same code logs in once PostgreSQL answers: {pair}"
+    );
+    expect_problem(up.verify_code(PHONE, &code).await, 401, "otp_expired").await;
 }
