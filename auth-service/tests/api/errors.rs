@@ -330,18 +330,6 @@ async fn redis_down_is_a_quick_503_with_retry_after_and_not_ready(pool: PgPool) 
     assert_eq!(body["checks"]["database"], "up");
 }
 
-#[sqlx::test(migrator = "auth_service::MIGRATOR")]
-async fn a_redis_that_may_evict_sessions_is_not_ready(pool: PgPool) {
-    let redis = crate::support::OwnRedis::start(&["--maxmemory-policy", "allkeys-lru"]).await;
-    let app = spawn_with(pool, test_settings(&[("REDIS_URL", redis.url.as_str())])).await;
-    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
-    assert!(response.headers().contains_key("retry-after"));
-    let (status, body) = read(response).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert_eq!(body["checks"]["redis"], "up");
-    assert_eq!(body["checks"]["redis_eviction_policy"], "allkeys-lru");
-}
-
 #[tokio::test]
 async fn postgres_down_is_a_quick_503_with_retry_after() {
     let settings = test_settings(&[("DATABASE_URL", "postgres://postgres@127.0.0.1:1/auth")]);
