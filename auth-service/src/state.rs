@@ -38,11 +38,12 @@ impl AppState {
     /// Connects lazily: the service starts (and reports not ready) while
     /// PostgreSQL or Redis is down, and recovers when they come back.
     pub fn connect(settings: Settings) -> anyhow::Result<Self> {
+        let options = common::db::connect_options(settings.database_url.expose_secret())
+            .context("DATABASE_URL is not a valid PostgreSQL URL")?;
         let db = PgPoolOptions::new()
             .max_connections(settings.database_max_connections)
             .acquire_timeout(settings.database_acquire_timeout)
-            .connect_lazy(settings.database_url.expose_secret())
-            .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+            .connect_lazy_with(options);
         Self::with_pool(settings, db)
     }
 

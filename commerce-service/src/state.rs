@@ -28,11 +28,12 @@ impl AppState {
     /// Connects lazily: the service starts while PostgreSQL is down and
     /// recovers when it comes back.
     pub fn connect(settings: Settings) -> anyhow::Result<Self> {
+        let options = common::db::connect_options(settings.database_url.expose_secret())
+            .context("DATABASE_URL is not a valid PostgreSQL URL")?;
         let db = PgPoolOptions::new()
             .max_connections(settings.database_max_connections)
             .acquire_timeout(settings.database_acquire_timeout)
-            .connect_lazy(settings.database_url.expose_secret())
-            .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+            .connect_lazy_with(options);
         Self::with_pool(settings, db)
     }
 

@@ -1,14 +1,65 @@
-//! What both services do the same way with PostgreSQL: tell an outage from
-//! a bug, map constraint violations by name at the call site, and migrate
-//! at start.
+//! What both services do the same way with PostgreSQL: bound every call,
+//! tell an outage from a bug, map constraint violations by name at the call
+//! site, and migrate at start.
 
+use std::future::Future;
 use std::time::Duration;
+
+use futures::FutureExt as _;
+use futures::future::Map;
+use tokio::time::Timeout;
+use tokio::time::error::Elapsed;
 
 use anyhow::Context as _;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
+use sqlx::postgres::PgConnectOptions;
 
 use crate::problem::Problem;
+
+/// How long one database call may take before it counts as an outage
+/// (`503 dependency_unavailable`). sqlx offers no TCP keepalive or user
+/// timeout, so without this a query already sent when the network to
+/// PostgreSQL breaks would wait for the request timeout, holding its
+/// connection; a call given up on closes its connection instead of going
+/// back to the pool.
+pub const CALL_LIMIT: Duration = Duration::from_secs(5);
+
+/// PostgreSQL's own cap on one statement (`statement_timeout`), below
+/// [`CALL_LIMIT`]: a merely slow statement is cancelled by the server,
+/// which answers, before the client gives up on the connection.
+pub const STATEMENT_TIMEOUT: &str = "4s";
+
+/// A database call bounded by [`CALL_LIMIT`].
+pub type BoundedCall<F, T> =
+    Map<Timeout<F>, fn(Result<sqlx::Result<T>, Elapsed>) -> sqlx::Result<T>>;
+
+/// `.bounded()` on any database call: past [`CALL_LIMIT`] it fails as an
+/// I/O timeout, which [`is_unavailable`] answers with 503.
+pub trait Bounded<T>: Future<Output = sqlx::Result<T>> + Sized {
+    fn bounded(self) -> BoundedCall<Self, T> {
+        tokio::time::timeout(CALL_LIMIT, self).map(give_up::<T> as fn(_) -> _)
+    }
+}
+
+impl<T, F: Future<Output = sqlx::Result<T>>> Bounded<T> for F {}
+
+fn give_up<T>(outcome: Result<sqlx::Result<T>, Elapsed>) -> sqlx::Result<T> {
+    outcome.unwrap_or_else(|_| {
+        Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("the database did not answer within {CALL_LIMIT:?}"),
+        )))
+    })
+}
+
+/// Connection options from a `postgres://` URL, with the server-side
+/// statement cap set on every connection.
+pub fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    Ok(url
+        .parse::<PgConnectOptions>()?
+        .options([("statement_timeout", STATEMENT_TIMEOUT)]))
+}
 
 /// Whether an error means "unreachable or overloaded" (answered 503)
 /// rather than a bug (500).
@@ -22,8 +73,14 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
     ) || error
         .as_database_error()
         .and_then(|db| db.code())
-        // 57P01..03: shutting down or not accepting connections; 53300: too many connections.
-        .is_some_and(|code| matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300"))
+        // 57P01..03: shutting down or not accepting connections; 53300: too
+        // many connections; 57014: a statement cancelled by `statement_timeout`.
+        .is_some_and(|code| {
+            matches!(
+                code.as_ref(),
+                "57P01" | "57P02" | "57P03" | "53300" | "57014"
+            )
+        })
 }
 
 /// Whether an error is a violation of the named constraint.

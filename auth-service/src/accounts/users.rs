@@ -1,6 +1,7 @@
 //! The users table.
 
 use common::claims::Role;
+use common::db::Bounded as _;
 use common::ids::UserId;
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
@@ -27,6 +28,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: UserId) -> sqlx::Result<Option<Us
         id.0
     )
     .fetch_optional(db)
+    .bounded()
     .await
 }
 
@@ -39,6 +41,7 @@ pub async fn find_by_email(db: impl PgExecutor<'_>, email: &str) -> sqlx::Result
         email
     )
     .fetch_optional(db)
+    .bounded()
     .await
 }
 
@@ -60,6 +63,7 @@ pub async fn find_or_create_by_phone(
         market
     )
     .fetch_one(db)
+    .bounded()
     .await
 }
 
@@ -82,6 +86,7 @@ pub async fn create_with_password(
         market
     )
     .fetch_one(db)
+    .bounded()
     .await
 }
 
@@ -99,6 +104,7 @@ pub async fn set_active(
         active
     )
     .fetch_optional(db)
+    .bounded()
     .await
 }
 
@@ -113,6 +119,7 @@ pub async fn erase(db: impl PgExecutor<'_>, id: UserId) -> sqlx::Result<()> {
         id.0
     )
     .execute(db)
+    .bounded()
     .await?;
     Ok(())
 }
@@ -129,6 +136,7 @@ pub async fn set_password(
         password_hash
     )
     .execute(db)
+    .bounded()
     .await?;
     Ok(())
 }
@@ -154,6 +162,7 @@ pub async fn search(
         offset
     )
     .fetch_all(db)
+    .bounded()
     .await?;
     let total = sqlx::query_scalar!(
         r#"select count(*) as "count!" from users
@@ -162,6 +171,7 @@ pub async fn search(
         email
     )
     .fetch_one(db)
+    .bounded()
     .await?;
     Ok((rows, total))
 }

@@ -18,6 +18,7 @@ pub mod store;
 pub mod views;
 
 use common::Problem;
+use common::db::Bounded as _;
 use common::error_code::ErrorCode;
 use common::ids::{SessionId, UserId};
 use common::verifier::now_unix;
@@ -246,11 +247,11 @@ impl Sessions {
             .iter()
             .map(|session| session.id)
             .collect();
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db.begin().bounded().await?;
         revocations::revoke_tokens_before(&mut *tx, user_id, now).await?;
         revocations::record_ended(&mut *tx, user_id, &sessions, self.revocation_kept_until())
             .await?;
-        tx.commit().await?;
+        tx.commit().bounded().await?;
         let policy = &self.policy;
         // The marker must outlive every access token issued before it.
         let marker_ttl = policy.access_token_ttl_seconds + policy.jwt_leeway_seconds + 60;

@@ -5,6 +5,7 @@
 //! path; these rows are the truth when the two disagree.
 
 use common::claims::Role;
+use common::db::Bounded as _;
 use common::ids::{SessionId, UserId};
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
@@ -51,6 +52,7 @@ pub async fn record_ended(
         kept_until
     )
     .execute(db)
+    .bounded()
     .await?;
     Ok(())
 }
@@ -70,6 +72,7 @@ pub async fn revoke_tokens_before(
         not_before
     )
     .execute(db)
+    .bounded()
     .await?;
     Ok(())
 }
@@ -90,6 +93,7 @@ pub async fn standing(
         session_id.0
     )
     .fetch_optional(db)
+    .bounded()
     .await?;
     Ok(match row {
         Some(row) => DurableStanding {
@@ -122,6 +126,7 @@ pub async fn refresh_subject(
         session_id.0
     )
     .fetch_optional(db)
+    .bounded()
     .await?;
     Ok(row.map(|row| RefreshSubject {
         user: UserRow {
@@ -170,6 +175,7 @@ pub async fn prune(db: impl PgExecutor<'_>, batch: i64) -> sqlx::Result<u64> {
         batch
     )
     .execute(db)
+    .bounded()
     .await?;
     Ok(done.rows_affected())
 }

@@ -1,5 +1,6 @@
 //! Carts per (user, market) and their lines.
 
+use common::db::Bounded as _;
 use common::ids::UserId;
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
@@ -63,6 +64,7 @@ pub async fn current(
         market
     )
     .fetch_all(db)
+    .bounded()
     .await?;
     let Some(updated_at) = rows.first().map(|row| row.cart_updated_at) else {
         return Ok(None);
@@ -98,6 +100,7 @@ pub async fn find(
         market
     )
     .fetch_optional(db)
+    .bounded()
     .await
 }
 
@@ -112,6 +115,7 @@ pub async fn ensure(db: impl PgExecutor<'_>, user_id: UserId, market: &str) -> s
         market
     )
     .fetch_one(db)
+    .bounded()
     .await
 }
 
@@ -133,6 +137,7 @@ pub async fn sellable_sku_priced(
         market
     )
     .fetch_optional(db)
+    .bounded()
     .await
 }
 
@@ -176,6 +181,7 @@ pub async fn add_if_sellable(
         quantity
     )
     .fetch_one(db)
+    .bounded()
     .await
 }
 
@@ -194,6 +200,7 @@ pub async fn set(
         quantity
     )
     .execute(db)
+    .bounded()
     .await?;
     Ok(())
 }
@@ -206,6 +213,7 @@ pub async fn remove(db: impl PgExecutor<'_>, cart_id: i64, sku_id: SkuId) -> sql
         sku_id.0
     )
     .execute(db)
+    .bounded()
     .await?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! stock and prices in one transaction, renamed, hidden, restocked and
 //! repriced, each checked against the rules here first.
 
+use common::db::Bounded as _;
 use std::collections::{BTreeMap, HashSet};
 
 use common::Problem;
@@ -162,7 +163,7 @@ pub async fn create_product(
     if !errors.is_empty() {
         return Err(Problem::validation(errors).into());
     }
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin().bounded().await?;
     let product_id =
         queries::insert_product(&mut *tx, &body.slug, body.name.trim(), &body.description)
             .await
@@ -189,7 +190,7 @@ pub async fn create_product(
             queries::upsert_price(&mut *tx, sku_id, market, *amount).await?;
         }
     }
-    tx.commit().await?;
+    tx.commit().bounded().await?;
     product_view(db, product_id).await
 }
 

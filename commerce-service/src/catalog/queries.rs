@@ -1,5 +1,6 @@
 //! Markets, products, SKUs and prices.
 
+use common::db::Bounded as _;
 use serde_json::Value;
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
@@ -60,6 +61,7 @@ pub async fn markets(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<MarketRow>> {
         "select code, currency, name from markets order by code"
     )
     .fetch_all(db)
+    .bounded()
     .await
 }
 
@@ -91,6 +93,7 @@ pub async fn sellable_products(
         offset
     )
     .fetch_all(db)
+    .bounded()
     .await?;
     let total = match rows.first() {
         Some(row) => row.total,
@@ -106,6 +109,7 @@ pub async fn sellable_products(
             pattern
         )
         .fetch_one(db)
+        .bounded()
         .await?,
     };
     let rows = rows
@@ -131,6 +135,7 @@ pub async fn product(db: impl PgExecutor<'_>, id: ProductId) -> sqlx::Result<Opt
         id.0
     )
     .fetch_optional(db)
+    .bounded()
     .await
 }
 
@@ -152,6 +157,7 @@ pub async fn priced_skus(
         market
     )
     .fetch_all(db)
+    .bounded()
     .await
 }
 
@@ -163,6 +169,7 @@ pub async fn skus_of(db: impl PgExecutor<'_>, product_id: ProductId) -> sqlx::Re
         product_id.0
     )
     .fetch_all(db)
+    .bounded()
     .await
 }
 
@@ -174,6 +181,7 @@ pub async fn sku(db: impl PgExecutor<'_>, id: SkuId) -> sqlx::Result<Option<SkuR
         id.0
     )
     .fetch_optional(db)
+    .bounded()
     .await
 }
 
@@ -186,6 +194,7 @@ pub async fn prices_of(db: impl PgExecutor<'_>, skus: &[SkuId]) -> sqlx::Result<
         &skus
     )
     .fetch_all(db)
+    .bounded()
     .await
 }
 
@@ -203,6 +212,7 @@ pub async fn insert_product(
         description
     )
     .fetch_one(db)
+    .bounded()
     .await
     .map(ProductId)
 }
@@ -223,6 +233,7 @@ pub async fn insert_sku(
         stock
     )
     .fetch_one(db)
+    .bounded()
     .await
     .map(SkuId)
 }
@@ -242,6 +253,7 @@ pub async fn upsert_price(
         amount_minor
     )
     .execute(db)
+    .bounded()
     .await?;
     Ok(())
 }
@@ -265,6 +277,7 @@ pub async fn update_product(
         is_active
     )
     .fetch_optional(db)
+    .bounded()
     .await
     .map(|id| id.map(ProductId))
 }
@@ -281,6 +294,7 @@ pub async fn set_stock(
         stock
     )
     .fetch_optional(db)
+    .bounded()
     .await
     .map(|id| id.map(SkuId))
 }
@@ -301,6 +315,7 @@ pub async fn upsert_market(
         name
     )
     .execute(db)
+    .bounded()
     .await?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! demo catalog of 24 products with SKUs, stock and prices in every market.
 //! Running it again changes nothing that exists.
 
+use common::db::Bounded as _;
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -204,7 +205,7 @@ pub async fn seed(db: &PgPool) -> anyhow::Result<usize> {
     seed_markets(db).await?;
     let mut added = 0;
     for (slug, name, description, us_cents, attribute) in PRODUCTS {
-        let mut tx = db.begin().await?;
+        let mut tx = db.begin().bounded().await?;
         let Some(product_id) = sqlx::query_scalar!(
             "insert into products (slug, name, description) values ($1, $2, $3)
              on conflict (slug) do nothing returning id",
@@ -213,6 +214,7 @@ pub async fn seed(db: &PgPool) -> anyhow::Result<usize> {
             description
         )
         .fetch_optional(&mut *tx)
+        .bounded()
         .await?
         else {
             continue;
@@ -232,7 +234,7 @@ pub async fn seed(db: &PgPool) -> anyhow::Result<usize> {
                 catalog::upsert_price(&mut *tx, sku_id, market, amount).await?;
             }
         }
-        tx.commit().await?;
+        tx.commit().bounded().await?;
         added += 1;
     }
     if added > 0 {
@@ -241,6 +243,7 @@ pub async fn seed(db: &PgPool) -> anyhow::Result<usize> {
         // get to it only later).
         sqlx::query("analyze markets, products, skus, prices")
             .execute(db)
+            .bounded()
             .await?;
     }
     Ok(added)

@@ -8,6 +8,7 @@
 //! committed together, or nothing is.
 
 use common::Problem;
+use common::db::Bounded as _;
 use common::db::violates;
 use common::error_code::ErrorCode;
 use common::ids::UserId;
@@ -57,7 +58,7 @@ pub async fn checkout(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOut
 
 #[tracing::instrument(name = "checkout.transaction", skip_all, fields(db.system = "postgresql"))]
 async fn attempt(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome, ApiError> {
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin().bounded().await?;
     orders::lock_user_checkouts(&mut tx, request.user_id).await?;
 
     let market = &request.market.code;
@@ -136,7 +137,7 @@ async fn attempt(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome,
         request.key.as_str(),
     )
     .await?;
-    tx.commit().await?;
+    tx.commit().bounded().await?;
     let history = vec![StatusChange {
         status: row.status,
         at: pending_at,

@@ -3,6 +3,7 @@
 //! to `cancelled` returns the stock, exactly once: the order row is locked
 //! and its status checked in the same transaction.
 
+use common::db::Bounded as _;
 use std::time::Duration;
 
 use common::Problem;
@@ -32,7 +33,7 @@ pub async fn move_order(
     next: OrderStatus,
     actor: Actor,
 ) -> Result<(), ApiError> {
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin().bounded().await?;
     let Some((owner, current)) = orders::lock(&mut tx, order_id).await? else {
         return Err(Problem::not_found().into());
     };
@@ -51,7 +52,7 @@ pub async fn move_order(
         .into());
     }
     apply(&mut tx, order_id, next).await?;
-    tx.commit().await?;
+    tx.commit().bounded().await?;
     metrics::counter!("order_transitions_total", "to" => next.as_str()).increment(1);
     Ok(())
 }
@@ -69,12 +70,12 @@ async fn apply(conn: &mut PgConnection, order_id: OrderId, next: OrderStatus) ->
 /// Cancels up to `batch` overdue pending orders; returns how many.
 #[tracing::instrument(name = "orders.expire", skip_all, fields(db.system = "postgresql"))]
 pub async fn cancel_overdue(db: &PgPool, batch: i64) -> sqlx::Result<usize> {
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin().bounded().await?;
     let overdue = orders::lock_overdue(&mut tx, batch).await?;
     for order_id in &overdue {
         apply(&mut tx, *order_id, OrderStatus::Cancelled).await?;
     }
-    tx.commit().await?;
+    tx.commit().bounded().await?;
     if !overdue.is_empty() {
         metrics::counter!("orders_expired_total").increment(overdue.len() as u64);
         tracing::info!(

@@ -1,6 +1,7 @@
 //! Orders, their lines and status history, idempotency keys, and the stock
 //! movements that go with them.
 
+use common::db::Bounded as _;
 use common::ids::UserId;
 use serde_json::Value;
 use sqlx::{PgConnection, PgExecutor};
@@ -79,6 +80,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: OrderId) -> sqlx::Result<Option<O
         id.0
     )
     .fetch_optional(db)
+    .bounded()
     .await
 }
 
@@ -95,6 +97,7 @@ pub async fn lines_of(
         &orders
     )
     .fetch_all(db)
+    .bounded()
     .await
 }
 
@@ -111,6 +114,7 @@ pub async fn history_of(
         &orders
     )
     .fetch_all(db)
+    .bounded()
     .await
 }
 
@@ -139,6 +143,7 @@ pub async fn page(
         offset
     )
     .fetch_all(db)
+    .bounded()
     .await?;
     let total = sqlx::query_scalar!(
         r#"select count(*) as "count!" from orders
@@ -147,22 +152,25 @@ pub async fn page(
         status
     )
     .fetch_one(db)
+    .bounded()
     .await?;
     Ok((rows, total))
 }
 
 /// Serialises one user's checkouts for the rest of the transaction, so the
 /// pending-order cap and idempotency keys hold across markets too; a
-/// checkout waiting more than 5 s behind another gives up (`55P03`).
+/// checkout waiting more than 3 s behind another gives up (`55P03`, answered
+/// `409 idempotency_in_progress`), well inside the 4 s statement timeout.
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn lock_user_checkouts(conn: &mut PgConnection, user_id: UserId) -> sqlx::Result<()> {
     // The materialised CTE runs first, so the timeout covers the lock wait.
     sqlx::query!(
-        "with timeout as materialized (select set_config('lock_timeout', '5s', true))
+        "with timeout as materialized (select set_config('lock_timeout', '3s', true))
          select pg_advisory_xact_lock($1) from timeout",
         user_id.0
     )
     .execute(conn)
+    .bounded()
     .await?;
     Ok(())
 }
@@ -182,6 +190,7 @@ pub async fn key_and_pending(
         key
     )
     .fetch_one(conn)
+    .bounded()
     .await?;
     Ok((row.bound_order.map(OrderId), row.pending))
 }
@@ -212,6 +221,7 @@ pub async fn lock_checkout_lines(
         market
     )
     .fetch_all(conn)
+    .bounded()
     .await
 }
 
@@ -290,6 +300,7 @@ pub async fn place(
         cart_id
     )
     .fetch_one(conn)
+    .bounded()
     .await?;
     let row = OrderRow {
         id: OrderId(placed.id),
@@ -318,6 +329,7 @@ pub async fn return_stock(conn: &mut PgConnection, order_id: OrderId) -> sqlx::R
         order_id.0
     )
     .execute(conn)
+    .bounded()
     .await?;
     Ok(())
 }
@@ -334,6 +346,7 @@ pub async fn record_status(
         status.as_str()
     )
     .execute(conn)
+    .bounded()
     .await?;
     Ok(())
 }
@@ -349,6 +362,7 @@ pub async fn lock(
         id.0
     )
     .fetch_optional(conn)
+    .bounded()
     .await?;
     Ok(row.map(|r| (UserId(r.user_id), r.status)))
 }
@@ -365,6 +379,7 @@ pub async fn set_status(
         status.as_str()
     )
     .execute(conn)
+    .bounded()
     .await?;
     Ok(())
 }
@@ -379,6 +394,7 @@ pub async fn lock_overdue(conn: &mut PgConnection, limit: i64) -> sqlx::Result<V
         limit
     )
     .fetch_all(conn)
+    .bounded()
     .await?;
     Ok(ids.into_iter().map(OrderId).collect())
 }

@@ -1,5 +1,6 @@
 //! One wishlist per user.
 
+use common::db::Bounded as _;
 use common::ids::UserId;
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
@@ -26,6 +27,7 @@ pub async fn items(db: impl PgExecutor<'_>, user_id: UserId) -> sqlx::Result<Vec
         user_id.0
     )
     .fetch_all(db)
+    .bounded()
     .await
 }
 
@@ -39,6 +41,7 @@ pub async fn active_product_exists(
         product_id.0
     )
     .fetch_optional(db)
+    .bounded()
     .await?;
     Ok(found.is_some())
 }
@@ -63,6 +66,7 @@ pub async fn add(
         product_id.0
     )
     .execute(db)
+    .bounded()
     .await?;
     Ok(())
 }
@@ -80,6 +84,7 @@ pub async fn remove(
         product_id.0
     )
     .execute(db)
+    .bounded()
     .await?;
     Ok(())
 }
