@@ -36,11 +36,7 @@ pub struct OwnRedis {
 impl OwnRedis {
     /// Starts one with `args` on top of: no RDB snapshots, no AOF.
     pub async fn start(args: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = common::testing::restartable_port();
         let dir = std::env::temp_dir().join(format!("auth-test-redis-{port}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();

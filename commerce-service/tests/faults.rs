@@ -1,8 +1,12 @@
-//! A network partition between commerce-service and PostgreSQL, through a
-//! TCP proxy the test controls: a query already sent when the network
-//! breaks fails within the database call bound with `503
-//! dependency_unavailable` (not after the request timeout), and the
-//! service recovers by itself when the network heals.
+//! Faults of commerce-service's PostgreSQL, never the shared server's:
+//! - a network partition, through a TCP proxy the test controls: a query
+//!   already sent when the network breaks fails within the database call
+//!   bound with `503 dependency_unavailable` (not after the request
+//!   timeout), and the service recovers by itself when the network heals;
+//! - a PostgreSQL cluster of the test's own (`initdb`, `pg_ctl`) killed in
+//!   the middle of a burst of checkouts racing for the last units: every
+//!   acknowledged order exists once, retries with the same key make no
+//!   second order, and the stock equation holds.
 
 // The shared helpers; this binary uses only some of them.
 #[path = "api/support.rs"]
@@ -15,8 +19,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
+use serde_json::json;
 use sqlx::PgPool;
-use support::{expect_problem, serve, settings, spawn};
+use support::{expect_problem, serve, settings, spawn, spawn_with};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -137,4 +142,217 @@ async fn a_partition_from_postgres_is_a_503_within_the_call_bound_and_heals(pool
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A PostgreSQL cluster of the test's own on a free port, run as the
+/// `postgres` user (initdb refuses root); stopped and removed on drop.
+struct OwnPostgres {
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+fn pg_tool(name: &str) -> std::path::PathBuf {
+    let versions = std::fs::read_dir("/usr/lib/postgresql").expect("PostgreSQL is installed");
+    let mut dirs: Vec<_> = versions.filter_map(Result::ok).map(|e| e.path()).collect();
+    dirs.sort();
+    dirs.pop()
+        .expect("a PostgreSQL version")
+        .join("bin")
+        .join(name)
+}
+
+fn as_postgres(program: std::path::PathBuf) -> std::process::Command {
+    let mut command = std::process::Command::new("runuser");
+    command.args(["-u", "postgres", "--"]).arg(program);
+    command
+}
+
+impl OwnPostgres {
+    fn start() -> Self {
+        let port = common::testing::restartable_port();
+        let dir = std::env::temp_dir().join(format!("commerce-test-pg-{port}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let chown = std::process::Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(chown.success());
+        let initdb = as_postgres(pg_tool("initdb"))
+            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(initdb.success(), "initdb failed");
+        let own = Self { dir, port };
+        own.pg_ctl(&["start"]);
+        own
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        let status = as_postgres(pg_tool("pg_ctl"))
+            .arg("-D")
+            .arg(&self.dir)
+            .args(["-w", "-o", &options, "-l"])
+            .arg(self.dir.join("server.log"))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "pg_ctl {args:?} failed");
+    }
+
+    /// Stops at once, as a crash does: no checkpoint, recovery on start.
+    fn kill(&self) {
+        self.pg_ctl(&["stop", "-m", "immediate"]);
+    }
+
+    fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = as_postgres(pg_tool("pg_ctl"))
+            .arg("-D")
+            .arg(&self.dir)
+            .args(["stop", "-m", "immediate"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn postgres_killed_mid_checkout_keeps_every_order_once_and_the_stock_exact() {
+    const STOCK: i64 = 12;
+    const BUYERS: usize = 20;
+    let pg = OwnPostgres::start();
+    let admin_pool = PgPool::connect(&pg.url("postgres")).await.unwrap();
+    sqlx::query("create database faults")
+        .execute(&admin_pool)
+        .await
+        .unwrap();
+    let pool = PgPool::connect(&pg.url("faults")).await.unwrap();
+    commerce_service::MIGRATOR.run(&pool).await.unwrap();
+    // Token checks stay cached through the outage: what is measured is
+    // what the checkout itself does when its database dies.
+    let stack = spawn_with(pool.clone(), &[("STATUS_CACHE_TTL_MS", "120000")]).await;
+    let admin = stack.admin_token().await;
+    let item = stack
+        .create_item(&admin, "last-units", STOCK, json!({"us": 500}))
+        .await;
+    let mut buyers = Vec::new();
+    for n in 0..BUYERS {
+        let buyer = stack.login(&format!("+1312805{:04}", 2000 + n), "us").await;
+        assert_eq!(
+            stack.add_to_cart(&buyer, item.sku_id, 1).await.status(),
+            StatusCode::OK
+        );
+        buyers.push(buyer);
+    }
+
+    let stack = Arc::new(stack);
+    let (answers, mut answered) = tokio::sync::mpsc::unbounded_channel();
+    for (n, buyer) in buyers.iter().enumerate() {
+        let (stack, buyer, answers) = (stack.clone(), buyer.clone(), answers.clone());
+        tokio::spawn(async move {
+            let status = stack.checkout(&buyer, &format!("key-{n}")).await.status();
+            let _ = answers.send((n, status));
+        });
+    }
+    drop(answers);
+    // The crash lands in the middle of the burst: right after the first
+    // order is acknowledged, while the others wait on the SKU's row lock.
+    let mut first = vec![StatusCode::OK; BUYERS];
+    let mut killed = false;
+    while let Some((n, status)) = answered.recv().await {
+        first[n] = status;
+        if !killed && status == StatusCode::CREATED {
+            pg.kill();
+            killed = true;
+        }
+    }
+    assert!(
+        killed,
+        "at least one checkout went through before the crash"
+    );
+    for status in &first {
+        assert!(
+            [
+                StatusCode::CREATED,
+                StatusCode::CONFLICT,
+                StatusCode::SERVICE_UNAVAILABLE
+            ]
+            .contains(status),
+            "an answer during the crash is a result or a 503, never {status}"
+        );
+    }
+
+    pg.pg_ctl(&["start"]);
+    let started = Instant::now();
+    while stack
+        .client
+        .get(stack.url("/readyz"))
+        .send()
+        .await
+        .map_or(true, |r| r.status() != StatusCode::OK)
+    {
+        assert!(started.elapsed() < Duration::from_secs(20), "no recovery");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Every buyer not answered with an order retries with the same key.
+    let mut acknowledged = 0;
+    for (n, buyer) in buyers.iter().enumerate() {
+        let mut status = first[n];
+        let retried_at = Instant::now();
+        while status != StatusCode::CREATED && status != StatusCode::CONFLICT {
+            status = stack.checkout(buyer, &format!("key-{n}")).await.status();
+            if status == StatusCode::OK {
+                break; // a replay: the crash hid an order that was made
+            }
+            assert!(
+                retried_at.elapsed() < Duration::from_secs(20),
+                "retry never settled"
+            );
+        }
+        if status == StatusCode::CREATED || status == StatusCode::OK {
+            acknowledged += 1;
+        }
+    }
+
+    let orders: i64 = sqlx::query_scalar("select count(*) from orders")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let keys: i64 = sqlx::query_scalar("select count(distinct key) from idempotency_keys")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let sold: i64 =
+        sqlx::query_scalar("select coalesce(sum(quantity), 0)::bigint from order_lines")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let left = i64::from(stack.stock_of(item.sku_id).await);
+    assert_eq!(
+        orders, acknowledged,
+        "every acknowledged order exists, once"
+    );
+    assert_eq!(keys, orders, "one order per key");
+    assert_eq!(sold + left, STOCK, "the stock equation holds");
+    assert_eq!(
+        orders,
+        STOCK.min(BUYERS as i64),
+        "the units all sold, no more"
+    );
 }

@@ -64,12 +64,17 @@ pub fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
 /// Whether an error means "unreachable or overloaded" (answered 503)
 /// rather than a bug (500).
 pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    // A broken wire conversation is an outage too: a server killed in the
+    // middle of accepting a connection answers its SSL request with
+    // garbage (seen in the fault suite), which sqlx reports as a protocol
+    // error; retrying later is the right advice, not a 500.
     matches!(
         error,
         sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
     ) || error
         .as_database_error()
         .and_then(|db| db.code())

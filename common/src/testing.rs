@@ -61,6 +61,31 @@ pub async fn scrape(client: &reqwest::Client, base: &str) -> String {
         .expect("metrics are text")
 }
 
+/// A free loopback port *below* the kernel's ephemeral range, for a server
+/// a test starts, kills and restarts (Redis, PostgreSQL). A port from the
+/// ephemeral range is unsafe there: while the server is down, a client's
+/// connection attempt can be given that very port as its source and
+/// connect to itself (TCP simultaneous open), reading back its own bytes
+/// as if a server had answered.
+pub fn restartable_port() -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let span = u32::from(low.saturating_sub(10_000).max(1));
+    let seed = std::process::id()
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+    for attempt in 0..span {
+        let port = 10_000 + ((seed.wrapping_add(attempt.wrapping_mul(7919))) % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below {low}");
+}
+
 /// A log writer that keeps everything written, for tests that read logs.
 #[derive(Clone, Default)]
 pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
