@@ -3,8 +3,10 @@
 //! them: a dashboard never says "no data" for a refresh reuse that has not
 //! happened yet, and rate and `absent()` alerts work from the start.
 
+use common::telemetry::{CounterSeries, register_counters_at_zero};
+
 /// Counters and the values of their labels, as the features count them.
-const COUNTERS: &[(&str, &str, &[&str])] = &[
+const COUNTERS: &[CounterSeries] = &[
     ("otp_sends_total", "", &[]),
     (
         "otp_sends_refused_total",
@@ -30,13 +32,5 @@ const COUNTERS: &[(&str, &str, &[&str])] = &[
 
 /// Registers every series at zero (idempotent: adding zero changes nothing).
 pub fn register_at_zero() {
-    common::telemetry::metrics_handle();
-    for (name, label, values) in COUNTERS {
-        if values.is_empty() {
-            metrics::counter!(*name).increment(0);
-        }
-        for value in *values {
-            metrics::counter!(*name, *label => *value).increment(0);
-        }
-    }
+    register_counters_at_zero(COUNTERS);
 }

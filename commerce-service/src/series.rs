@@ -3,10 +3,12 @@
 //! them: a dashboard never says "no data" for an outcome that has not
 //! happened yet, and rate and `absent()` alerts work from the start.
 
+use common::telemetry::{CounterSeries, register_counters_at_zero};
+
 use crate::orders::status::OrderStatus;
 
 /// Counters and the values of their labels, as the features count them.
-const COUNTERS: &[(&str, &str, &[&str])] = &[
+const COUNTERS: &[CounterSeries] = &[
     (
         "status_cache_requests_total",
         "result",
@@ -37,15 +39,7 @@ const COUNTERS: &[(&str, &str, &[&str])] = &[
 
 /// Registers every series at zero (idempotent: adding zero changes nothing).
 pub fn register_at_zero() {
-    common::telemetry::metrics_handle();
-    for (name, label, values) in COUNTERS {
-        if values.is_empty() {
-            metrics::counter!(*name).increment(0);
-        }
-        for value in *values {
-            metrics::counter!(*name, *label => *value).increment(0);
-        }
-    }
+    register_counters_at_zero(COUNTERS);
     for status in OrderStatus::ALL {
         metrics::counter!("order_transitions_total", "to" => status.as_str()).increment(0);
     }

@@ -197,6 +197,26 @@ pub fn trace_headers() -> axum::http::HeaderMap {
     headers
 }
 
+/// A counter and the values its one label takes (`""` and no values for a
+/// counter without labels).
+pub type CounterSeries = (&'static str, &'static str, &'static [&'static str]);
+
+/// Registers every series of `counters` at zero, so the first scrape of a
+/// fresh process already shows them (Prometheus practice: rates and
+/// `absent()` alerts work before the first event). Adding zero changes
+/// nothing, so calling it again is harmless.
+pub fn register_counters_at_zero(counters: &[CounterSeries]) {
+    metrics_handle();
+    for (name, label, values) in counters {
+        if values.is_empty() {
+            metrics::counter!(*name).increment(0);
+        }
+        for value in *values {
+            metrics::counter!(*name, *label => *value).increment(0);
+        }
+    }
+}
+
 /// The process-wide Prometheus recorder. Installing twice is impossible, so
 /// every app built in one process (tests build many) shares one handle.
 pub fn metrics_handle() -> PrometheusHandle {
