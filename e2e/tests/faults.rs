@@ -1,7 +1,9 @@
-//! Faults of the deployed shape, on a stack of its own (the real binaries
+//! Faults of the deployed shape, on stacks of their own (the real binaries
 //! behind a real nginx): auth-service frozen with `SIGSTOP` while the app
-//! keeps calling commerce-service through the gateway. Runs only with
-//! stacks of its own (not against `E2E_BASE_URL`): it signals processes.
+//! keeps calling commerce-service through the gateway, and the gateway
+//! restarted while the app rotates its refresh token as fast as it can.
+//! Runs only with stacks of its own (not against `E2E_BASE_URL`): it
+//! signals processes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -106,4 +108,58 @@ fn a_frozen_auth_service_is_refused_fast_and_a_thawed_one_serves_again() -> anyh
         });
     drop_stack(stack);
     outcome
+}
+
+#[test]
+fn a_gateway_restarted_mid_refresh_never_forks_or_ends_the_session() -> anyhow::Result<()> {
+    if std::env::var("E2E_BASE_URL").is_ok() {
+        return Ok(());
+    }
+    let mut stack = own_stack("gwrestart", &[("OTP_RESEND_SECONDS", "1")])?;
+    let app = App::new(Arc::new(target_of(&stack)));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let session = runtime.block_on(app.login(&next_phone()))?;
+    // The app refreshes as fast as it can; an answer lost with the
+    // gateway is retried with the same token, as a real app does.
+    let refreshing = runtime.spawn(async move {
+        let mut current = session;
+        let (mut rotated, mut lost) = (0u32, 0u32);
+        let until = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < until {
+            match app.refresh(&current.refresh).await {
+                Ok((StatusCode::OK, pair)) => {
+                    current = e2e::app::Session::of(&pair)?;
+                    rotated += 1;
+                }
+                Ok((status, body)) if status.is_client_error() => {
+                    anyhow::bail!("refresh answered {status} after {rotated} rotations: {body}")
+                }
+                // The gateway is away: no answer, or its own error page.
+                Ok(_) | Err(_) => {
+                    lost += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+        let (status, body) = app
+            .call(Method::GET, "/api/v1/cart", &current.access, None)
+            .await?;
+        ensure!(
+            status == StatusCode::OK,
+            "the session ended: {status} {body}"
+        );
+        Ok((rotated, lost))
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    let restarted = stack.restart_gateway();
+    let outcome = runtime.block_on(refreshing)?;
+    drop_stack(stack);
+    restarted?;
+    let (rotated, lost) = outcome?;
+    ensure!(lost > 0, "the restart cut at least one refresh off");
+    ensure!(rotated > 10, "the refresh loop kept rotating ({rotated})");
+    Ok(())
 }

@@ -324,6 +324,31 @@ impl Stack {
             .map(|(_, child)| child.id())
     }
 
+    /// Stops the gateway (SIGTERM: nginx's fast shutdown, which drops the
+    /// connections it holds, as a rolling restart or a crash of the gateway
+    /// does) and starts it again on the same port.
+    pub fn restart_gateway(&mut self) -> anyhow::Result<()> {
+        let index = self
+            .children
+            .iter()
+            .position(|(name, _)| *name == "gateway")
+            .context("the gateway is not running")?;
+        let (_, mut child) = self.children.remove(index);
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        self.spawn_gateway()?;
+        self.wait_healthy("gateway", &format!("{}/healthz", self.config.gateway_url()))
+    }
+
     /// The name of a process that exited on its own, if any.
     pub fn exited(&mut self) -> Option<&'static str> {
         self.children
