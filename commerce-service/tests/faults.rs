@@ -209,9 +209,11 @@ impl OwnPostgres {
         assert!(status.success(), "pg_ctl {args:?} failed");
     }
 
-    /// Stops at once, as a crash does: no checkpoint, recovery on start.
-    fn kill(&self) {
-        self.pg_ctl(&["stop", "-m", "immediate"]);
+    /// Stops the server: `immediate` as a crash does (no checkpoint,
+    /// recovery on start), `fast` as an operator's stop does (sessions
+    /// ended, open transactions rolled back).
+    fn stop(&self, mode: &str) {
+        self.pg_ctl(&["stop", "-m", mode]);
     }
 
     fn url(&self, database: &str) -> String {
@@ -234,6 +236,18 @@ impl Drop for OwnPostgres {
 
 #[tokio::test]
 async fn postgres_killed_mid_checkout_keeps_every_order_once_and_the_stock_exact() {
+    checkouts_through_a_postgres_that_stops("immediate").await;
+}
+
+#[tokio::test]
+async fn postgres_stopped_mid_checkout_keeps_every_order_once_and_the_stock_exact() {
+    checkouts_through_a_postgres_that_stops("fast").await;
+}
+
+/// 20 buyers race for 12 units; PostgreSQL stops (`mode`) right after the
+/// first order is acknowledged, then starts again; unanswered buyers
+/// retry with the same key.
+async fn checkouts_through_a_postgres_that_stops(mode: &str) {
     const STOCK: i64 = 12;
     const BUYERS: usize = 20;
     let pg = OwnPostgres::start();
@@ -278,7 +292,7 @@ async fn postgres_killed_mid_checkout_keeps_every_order_once_and_the_stock_exact
     while let Some((n, status)) = answered.recv().await {
         first[n] = status;
         if !killed && status == StatusCode::CREATED {
-            pg.kill();
+            pg.stop(mode);
             killed = true;
         }
     }
