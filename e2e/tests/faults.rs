@@ -1,7 +1,9 @@
 //! Faults of the deployed shape, on stacks of their own (the real binaries
 //! behind a real nginx): auth-service frozen with `SIGSTOP` while the app
-//! keeps calling commerce-service through the gateway, and the gateway
-//! restarted while the app rotates its refresh token as fast as it can.
+//! keeps calling commerce-service through the gateway; the gateway
+//! restarted while the app rotates its refresh token as fast as it can;
+//! auth-service killed and started again; commerce-service sent `SIGTERM`
+//! under load.
 //! Runs only with stacks of its own (not against `E2E_BASE_URL`): it
 //! signals processes.
 
@@ -161,5 +163,128 @@ fn a_gateway_restarted_mid_refresh_never_forks_or_ends_the_session() -> anyhow::
     let (rotated, lost) = outcome?;
     ensure!(lost > 0, "the restart cut at least one refresh off");
     ensure!(rotated > 10, "the refresh loop kept rotating ({rotated})");
+    Ok(())
+}
+
+#[test]
+fn a_killed_auth_service_is_refused_fast_and_a_restarted_one_keeps_every_session()
+-> anyhow::Result<()> {
+    if std::env::var("E2E_BASE_URL").is_ok() {
+        return Ok(());
+    }
+    let mut stack = own_stack(
+        "authkill",
+        &[("OTP_RESEND_SECONDS", "1"), ("STATUS_CACHE_TTL_MS", "100")],
+    )?;
+    let app = App::new(Arc::new(target_of(&stack)));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let outcome = (|| -> anyhow::Result<()> {
+        let session = runtime.block_on(app.login(&next_phone()))?;
+        let killed = stack.signal_and_wait("auth-service", "KILL", Duration::from_secs(5))?;
+        ensure!(killed.is_some(), "auth-service did not die");
+        runtime.block_on(async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let started = Instant::now();
+            let (status, body) = app
+                .call(Method::GET, "/api/v1/cart", &session.access, None)
+                .await?;
+            ensure!(
+                status == StatusCode::SERVICE_UNAVAILABLE && body["code"] == "auth_unavailable",
+                "with auth-service dead the cart answered {status}: {body}"
+            );
+            ensure!(
+                started.elapsed() < Duration::from_secs(5),
+                "refused within the bound"
+            );
+            Ok(())
+        })?;
+        stack.start_service_again("auth-service")?;
+        runtime.block_on(async {
+            // Sessions live in Redis and PostgreSQL, not in the process: the
+            // same session works at once, and it still rotates.
+            let (status, body) = app
+                .call(Method::GET, "/api/v1/cart", &session.access, None)
+                .await?;
+            ensure!(
+                status == StatusCode::OK,
+                "after the restart the cart answered {status}: {body}"
+            );
+            let (status, _) = app.refresh(&session.refresh).await?;
+            ensure!(
+                status == StatusCode::OK,
+                "after the restart refresh answered {status}"
+            );
+            Ok(())
+        })
+    })();
+    drop_stack(stack);
+    outcome
+}
+
+#[test]
+fn a_sigterm_drains_commerce_answering_every_request_until_it_exits_cleanly() -> anyhow::Result<()>
+{
+    if std::env::var("E2E_BASE_URL").is_ok() {
+        return Ok(());
+    }
+    let mut stack = own_stack(
+        "sigterm",
+        &[("OTP_RESEND_SECONDS", "1"), ("SHUTDOWN_GRACE_MS", "1500")],
+    )?;
+    let app = Arc::new(App::new(Arc::new(target_of(&stack))));
+    let commerce = stack.config.commerce_url();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let session = runtime.block_on(app.login(&next_phone()))?;
+    // Load straight at commerce-service (one replica here: the gateway
+    // would have nowhere else to send it), until the process is gone.
+    let load = {
+        let (app, commerce) = (app.clone(), commerce.clone());
+        runtime.spawn(async move {
+            let (mut served, mut stopping_seen) = (0u32, false);
+            loop {
+                let cart = app
+                    .http
+                    .get(format!("{commerce}/api/v1/cart"))
+                    .bearer_auth(&session.access)
+                    .send()
+                    .await;
+                let Ok(cart) = cart else {
+                    break; // the listener is closed: the process is draining or gone
+                };
+                let status = cart.status();
+                ensure!(
+                    status == StatusCode::OK,
+                    "a request during the drain answered {status}"
+                );
+                served += 1;
+                if !stopping_seen {
+                    let ready = app.http.get(format!("{commerce}/readyz")).send().await;
+                    stopping_seen =
+                        ready.is_ok_and(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE);
+                }
+            }
+            Ok((served, stopping_seen))
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let exited = stack.signal_and_wait("commerce-service", "TERM", Duration::from_secs(10));
+    let outcome = runtime.block_on(load)?;
+    drop_stack(stack);
+    let exit = exited?.context("commerce-service did not exit within 10 s of SIGTERM")?;
+    ensure!(exit.success(), "commerce-service exited with {exit}");
+    let (served, stopping_seen) = outcome?;
+    ensure!(
+        stopping_seen,
+        "readiness said stopping during the grace period"
+    );
+    ensure!(
+        served > 10,
+        "requests were served during the test ({served})"
+    );
     Ok(())
 }

@@ -349,6 +349,54 @@ impl Stack {
         self.wait_healthy("gateway", &format!("{}/healthz", self.config.gateway_url()))
     }
 
+    /// Sends `signal` (`KILL`, `TERM`, ...) to a started process and waits
+    /// up to `within` for it to exit; its exit status, or `None` if it is
+    /// still running (it is then left running and listed).
+    pub fn signal_and_wait(
+        &mut self,
+        name: &str,
+        signal: &str,
+        within: Duration,
+    ) -> anyhow::Result<Option<std::process::ExitStatus>> {
+        let index = self
+            .children
+            .iter()
+            .position(|(child_name, _)| *child_name == name)
+            .with_context(|| format!("{name} is not running"))?;
+        let pid = self.children[index].1.id();
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()?;
+        ensure!(sent.success(), "kill -{signal} {pid} failed");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.children[index].1.try_wait()? {
+                self.children.remove(index);
+                return Ok(Some(status));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts a service that has exited (after [`Stack::signal_and_wait`])
+    /// again on its port and database, and waits until it is ready.
+    pub fn start_service_again(&mut self, name: &'static str) -> anyhow::Result<()> {
+        let (port, database) = match name {
+            "auth-service" => (self.config.auth_port, self.config.auth_database.clone()),
+            "commerce-service" => (
+                self.config.commerce_port,
+                self.config.commerce_database.clone(),
+            ),
+            other => bail!("{other} is not a service of the stack"),
+        };
+        self.spawn_service(name, port, &database)?;
+        self.wait_healthy(name, &format!("http://127.0.0.1:{port}/readyz"))
+    }
+
     /// The name of a process that exited on its own, if any.
     pub fn exited(&mut self) -> Option<&'static str> {
         self.children
