@@ -226,44 +226,60 @@ fn a_killed_auth_service_is_refused_fast_and_a_restarted_one_keeps_every_session
 #[test]
 fn a_sigterm_drains_commerce_answering_every_request_until_it_exits_cleanly() -> anyhow::Result<()>
 {
+    drains_under_sigterm("commerce-service", "/api/v1/cart")
+}
+
+#[test]
+fn a_sigterm_drains_auth_answering_every_request_until_it_exits_cleanly() -> anyhow::Result<()> {
+    drains_under_sigterm("auth-service", "/api/v1/auth/me")
+}
+
+/// Sends `SIGTERM` to `service` while a client calls `path` on it without
+/// pause: readiness says `stopping`, every request answered is `200`
+/// until the listener closes, and the process exits cleanly.
+fn drains_under_sigterm(service: &'static str, path: &'static str) -> anyhow::Result<()> {
     if std::env::var("E2E_BASE_URL").is_ok() {
         return Ok(());
     }
     let mut stack = own_stack(
-        "sigterm",
+        &format!("sigterm_{}", &service[..4]),
         &[("OTP_RESEND_SECONDS", "1"), ("SHUTDOWN_GRACE_MS", "1500")],
     )?;
     let app = Arc::new(App::new(Arc::new(target_of(&stack))));
-    let commerce = stack.config.commerce_url();
+    let base = if service == "auth-service" {
+        stack.config.auth_url()
+    } else {
+        stack.config.commerce_url()
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     let session = runtime.block_on(app.login(&next_phone()))?;
-    // Load straight at commerce-service (one replica here: the gateway
-    // would have nowhere else to send it), until the process is gone.
+    // Load straight at the service (one replica here: the gateway would
+    // have nowhere else to send it), until the process is gone.
     let load = {
-        let (app, commerce) = (app.clone(), commerce.clone());
+        let (app, base) = (app.clone(), base.clone());
         runtime.spawn(async move {
             let (mut served, mut stopping_seen) = (0u32, false);
             loop {
-                let cart = app
+                let answer = app
                     .http
-                    .get(format!("{commerce}/api/v1/cart"))
+                    .get(format!("{base}{path}"))
                     .bearer_auth(&session.access)
                     .send()
                     .await;
-                let Ok(cart) = cart else {
+                let Ok(answer) = answer else {
                     break; // the listener is closed: the process is draining or gone
                 };
-                let status = cart.status();
+                let status = answer.status();
                 ensure!(
                     status == StatusCode::OK,
                     "a request during the drain answered {status}"
                 );
                 served += 1;
                 if !stopping_seen {
-                    let ready = app.http.get(format!("{commerce}/readyz")).send().await;
+                    let ready = app.http.get(format!("{base}/readyz")).send().await;
                     stopping_seen =
                         ready.is_ok_and(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE);
                 }
@@ -272,11 +288,11 @@ fn a_sigterm_drains_commerce_answering_every_request_until_it_exits_cleanly() ->
         })
     };
     std::thread::sleep(Duration::from_millis(300));
-    let exited = stack.signal_and_wait("commerce-service", "TERM", Duration::from_secs(10));
+    let exited = stack.signal_and_wait(service, "TERM", Duration::from_secs(10));
     let outcome = runtime.block_on(load)?;
     drop_stack(stack);
-    let exit = exited?.context("commerce-service did not exit within 10 s of SIGTERM")?;
-    ensure!(exit.success(), "commerce-service exited with {exit}");
+    let exit = exited?.with_context(|| format!("{service} did not exit within 10 s of SIGTERM"))?;
+    ensure!(exit.success(), "{service} exited with {exit}");
     let (served, stopping_seen) = outcome?;
     ensure!(
         stopping_seen,
