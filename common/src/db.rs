@@ -126,7 +126,7 @@ impl<T> OnConstraint<T> for Result<T, sqlx::Error> {
 pub async fn migrate(migrator: &Migrator, pool: &PgPool) -> anyhow::Result<()> {
     let mut attempt = 0;
     loop {
-        match migrator.run(pool).await {
+        match migrate_once(migrator, pool).await {
             Ok(()) => {
                 tracing::info!("database migrations applied");
                 return Ok(());
@@ -139,4 +139,17 @@ pub async fn migrate(migrator: &Migrator, pool: &PgPool) -> anyhow::Result<()> {
             Err(error) => return Err(error).context("running database migrations"),
         }
     }
+}
+
+/// One migration run on a connection of its own without the statement cap
+/// (a migration may rebuild an index of a big table); the connection is
+/// closed afterwards rather than returned to the pool without its cap.
+async fn migrate_once(migrator: &Migrator, pool: &PgPool) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await?;
+    conn.close_on_drop();
+    sqlx::query("set statement_timeout = 0")
+        .execute(&mut *conn)
+        .await?;
+    migrator.run(&mut *conn).await?;
+    Ok(())
 }

@@ -122,7 +122,7 @@ pub async fn floors(config: &StackConfig) -> BTreeMap<&'static str, f64> {
     floors
 }
 
-/// Scenario 10: `common`'s verifier, first sight and cached, both
+/// Scenario 11: `common`'s verifier, first sight and cached, both
 /// algorithms (criterion), as nanoseconds per verification.
 pub fn verifier_micro_benchmark(quick: bool) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();

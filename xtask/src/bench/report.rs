@@ -162,7 +162,7 @@ pub fn write_report(
     let mut md = format!(
         "# Benchmark report\n\n`cargo xtask bench` on {date}: {cores} cores, the load generator on the same \
          machine (loopback). {}.\n\nEach scenario: {} s, {} connections, median of {} run(s){}. \
-         Scenarios 1-6 and 9 are driven by wrk (`bench/wrk/*.lua`), 7 and 8 by xtask's own client. \
+         Scenarios 1-6 and 9 are driven by wrk (`bench/wrk/*.lua`), 7, 8 and 10 by xtask's own client. \
          The services log at `RUST_LOG=info` with {DATABASE_CONNECTIONS} database connections each. \
          CPU is user + system time of each service's process from /proc over the scenario, divided by its requests \
          (7: per login; 8: per order).\n\n\
@@ -236,7 +236,7 @@ pub fn write_report(
             "none (install `postgresql-contrib`'s pgbench and `redis-tools` to measure them)",
         );
     }
-    md.push_str("\n\n10. Verifier micro-benchmark (criterion, ns per verification): ");
+    md.push_str("\n\n11. Verifier micro-benchmark (criterion, ns per verification): ");
     md.push_str(
         &micro
             .iter()

@@ -31,10 +31,13 @@ pub enum Scenario {
     Checkout,
     /// Cart reads through the nginx gateway.
     CartThroughGateway,
+    /// Logouts, each of a live session of its own (the durable revocation
+    /// write, then Redis).
+    Logout,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Self::Healthz,
         Self::ProductsPage,
         Self::CartWarmCache,
@@ -44,6 +47,7 @@ impl Scenario {
         Self::PhoneLogin,
         Self::Checkout,
         Self::CartThroughGateway,
+        Self::Logout,
     ];
 
     /// The scenario's number in the report and in `--only`.
@@ -73,6 +77,7 @@ impl Scenario {
             Self::PhoneLogin => "7. phone login (send-code + verify-code)",
             Self::Checkout => "8. POST /api/v1/orders (checkout)",
             Self::CartThroughGateway => "9. GET /api/v1/cart through the gateway",
+            Self::Logout => "10. POST /api/v1/auth/logout",
         }
     }
 
@@ -163,6 +168,27 @@ impl Scenario {
             }
             Self::Checkout => checkout(bench, pool).await,
             Self::CartThroughGateway => bench.measure(cart(&bench.gateway), false).await,
+            Self::Logout => {
+                // Live sessions of their own, each ended once; the run ends
+                // when they are used up (the rate is over the time taken).
+                let count = bench.readers.len() * 2;
+                let first = bench.next_phone.fetch_add(count, Ordering::Relaxed);
+                let sessions = bench.customers(first, count, "us").await?;
+                let queue = Arc::new(std::sync::Mutex::new(
+                    sessions.into_iter().map(|c| c.access).collect::<Vec<_>>(),
+                ));
+                let client = bench.client.clone();
+                let url = format!("{}/api/v1/auth/logout", bench.auth);
+                let op: Op = Arc::new(move |_, _| {
+                    let token = queue.lock().ok().and_then(|mut q| q.pop());
+                    let request = client.post(&url);
+                    Box::pin(async move {
+                        let token = token.ok_or_else(|| "exhausted".to_owned())?;
+                        status_of(request.bearer_auth(token)).await
+                    })
+                });
+                bench.measure(Load::Driver(op), false).await
+            }
         }
     }
 }
