@@ -40,22 +40,30 @@ impl Breaker {
     }
 
     /// Whether a call may be made now. When the open interval is over,
-    /// exactly one caller is let through to probe.
-    pub fn admit(&self) -> Result<(), Open> {
+    /// exactly one caller is let through to probe. The permit records the
+    /// call's outcome; a permit dropped unrecorded (the request was
+    /// cancelled mid-call) records nothing, but an abandoned probe frees the
+    /// probe's place, so the breaker never waits for it.
+    pub fn admit(&self) -> Result<Permit<'_>, Open> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        match state.open_until {
-            None => Ok(()),
-            Some(until) if Instant::now() < until => Err(Open),
-            Some(_) if state.probing => Err(Open),
+        let probe = match state.open_until {
+            None => false,
+            Some(until) if Instant::now() < until => return Err(Open),
+            Some(_) if state.probing => return Err(Open),
             Some(_) => {
                 state.probing = true;
-                Ok(())
+                true
             }
-        }
+        };
+        Ok(Permit {
+            breaker: self,
+            probe,
+            recorded: false,
+        })
     }
 
     /// Records the outcome of an admitted call.
-    pub fn record(&self, succeeded: bool) {
+    fn record(&self, succeeded: bool) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.probing = false;
         if succeeded {
@@ -80,38 +88,94 @@ impl Breaker {
     }
 }
 
+/// The right to make one call; record its outcome with [`Permit::record`].
+#[derive(Debug)]
+pub struct Permit<'a> {
+    breaker: &'a Breaker,
+    probe: bool,
+    recorded: bool,
+}
+
+impl Permit<'_> {
+    pub fn record(mut self, succeeded: bool) {
+        self.recorded = true;
+        self.breaker.record(succeeded);
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if self.probe && !self.recorded {
+            let mut state = self.breaker.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.probing = false;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn call(breaker: &Breaker, succeeds: bool) -> Result<(), Open> {
+        breaker.admit()?.record(succeeds);
+        Ok(())
+    }
 
     #[test]
     fn opens_after_the_threshold_then_lets_one_probe_through() {
         let breaker = Breaker::new(3, Duration::from_millis(50));
         for _ in 0..2 {
-            assert_eq!(breaker.admit(), Ok(()));
-            breaker.record(false);
+            assert_eq!(call(&breaker, false), Ok(()));
         }
-        assert_eq!(breaker.admit(), Ok(()), "still closed below the threshold");
-        breaker.record(false);
-        assert_eq!(breaker.admit(), Err(Open), "open at the threshold");
+        assert_eq!(
+            call(&breaker, false),
+            Ok(()),
+            "still closed below the threshold"
+        );
+        assert_eq!(breaker.admit().err(), Some(Open), "open at the threshold");
         std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(breaker.admit(), Ok(()), "one probe after the interval");
-        assert_eq!(breaker.admit(), Err(Open), "only one probe at a time");
-        breaker.record(false);
-        assert_eq!(breaker.admit(), Err(Open), "a failed probe reopens");
+        let probe = breaker.admit().expect("one probe after the interval");
+        assert_eq!(
+            breaker.admit().err(),
+            Some(Open),
+            "only one probe at a time"
+        );
+        probe.record(false);
+        assert_eq!(breaker.admit().err(), Some(Open), "a failed probe reopens");
         std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(breaker.admit(), Ok(()));
-        breaker.record(true);
-        assert_eq!(breaker.admit(), Ok(()), "a good probe closes");
-        assert_eq!(breaker.admit(), Ok(()));
+        assert_eq!(call(&breaker, true), Ok(()), "a good probe closes");
+        assert_eq!(call(&breaker, true), Ok(()));
     }
 
     #[test]
     fn a_success_resets_the_count() {
         let breaker = Breaker::new(2, Duration::from_secs(60));
-        breaker.record(false);
-        breaker.record(true);
-        breaker.record(false);
-        assert_eq!(breaker.admit(), Ok(()));
+        assert_eq!(call(&breaker, false), Ok(()));
+        assert_eq!(call(&breaker, true), Ok(()));
+        assert_eq!(call(&breaker, false), Ok(()));
+        assert!(breaker.admit().is_ok());
+    }
+
+    #[test]
+    fn an_abandoned_probe_never_blocks_the_next_one() {
+        let breaker = Breaker::new(1, Duration::from_millis(30));
+        assert_eq!(call(&breaker, false), Ok(()));
+        std::thread::sleep(Duration::from_millis(40));
+        drop(breaker.admit().expect("the probe"));
+        assert_eq!(
+            call(&breaker, true),
+            Ok(()),
+            "the next caller probes and closes"
+        );
+        assert_eq!(call(&breaker, true), Ok(()));
+    }
+
+    #[test]
+    fn cancelled_calls_are_not_failures() {
+        let breaker = Breaker::new(1, Duration::from_secs(60));
+        for _ in 0..3 {
+            drop(breaker.admit().expect("closed"));
+        }
+        assert!(breaker.admit().is_ok(), "still closed");
     }
 }

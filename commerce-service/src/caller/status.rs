@@ -166,12 +166,12 @@ impl StatusClient {
         session_id: SessionId,
         issued_at: i64,
     ) -> Result<TokenStatus, AuthUnavailable> {
-        if self.breaker.admit().is_err() {
+        let Ok(permit) = self.breaker.admit() else {
             metrics::counter!("auth_status_calls_total", "outcome" => "breaker_open").increment(1);
             return Err(AuthUnavailable(
                 "the token-status breaker is open".to_owned(),
             ));
-        }
+        };
         self.calls.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let outcome = async {
@@ -205,7 +205,7 @@ impl StatusClient {
                 .map_err(|error| AuthUnavailable(error.without_url().to_string()))
         }
         .await;
-        self.breaker.record(outcome.is_ok());
+        permit.record(outcome.is_ok());
         let label = if outcome.is_ok() { "ok" } else { "error" };
         metrics::counter!("auth_status_calls_total", "outcome" => label).increment(1);
         metrics::histogram!("auth_status_call_duration_seconds")
