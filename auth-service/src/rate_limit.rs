@@ -60,22 +60,6 @@ impl RedisStore {
         })
     }
 
-    /// The current count of a window without counting a hit, and its TTL.
-    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
-    pub async fn peek(&self, name: &str, subject: &str) -> Result<(u64, u64), StoreError> {
-        let key = self.keys().limit(name, subject);
-        let (count, ttl): (Option<u64>, i64) = self
-            .run(|mut conn| async move {
-                redis::pipe()
-                    .get(&key)
-                    .ttl(&key)
-                    .query_async(&mut conn)
-                    .await
-            })
-            .await?;
-        Ok((count.unwrap_or(0), ttl.max(1) as u64))
-    }
-
     /// Clears a window (after a successful login, its failures are forgiven).
     #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn clear(&self, name: &str, subject: &str) -> Result<(), StoreError> {

@@ -59,24 +59,26 @@ impl Accounts {
             return Err(Problem::invalid_field("password", "must be at most 1024 bytes").into());
         }
         let limits = &self.limits;
-        let (failures, window_left) = self.store.peek("login-fail", email).await?;
-        if failures >= u64::from(limits.failures_per_account) {
-            return Err(Problem::rate_limited(window_left).into());
+        // The attempt is counted (reserved) before the hash is checked, in
+        // one atomic step: concurrent wrong passwords cannot all slip under
+        // the limit, at most `failures_per_account` of them are ever
+        // checked per window. A success forgives the count.
+        if let Err(wait) = self
+            .store
+            .hit(
+                "login-fail",
+                email,
+                limits.failures_per_account,
+                limits.failure_window_seconds,
+            )
+            .await?
+        {
+            return Err(Problem::rate_limited(wait.0).into());
         }
         let user = users::find_by_email(&self.db, email).await?;
         let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
         let matched = self.passwords.verify(password, stored).await?;
         let Some(user) = user.filter(|_| matched) else {
-            // The hit only counts; the refusal comes from `peek` on the next try.
-            let _ = self
-                .store
-                .hit(
-                    "login-fail",
-                    email,
-                    limits.failures_per_account,
-                    limits.failure_window_seconds,
-                )
-                .await?;
             metrics::counter!("password_logins_total", "outcome" => "invalid").increment(1);
             return Err(Problem::new(
                 ErrorCode::InvalidCredentials,

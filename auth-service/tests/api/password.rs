@@ -75,6 +75,35 @@ async fn repeated_failures_slow_an_account_down(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn concurrent_wrong_passwords_cannot_race_past_the_account_limit(pool: PgPool) {
+    let app = spawn_with(pool, test_settings(&[("LOGIN_FAILURES_PER_ACCOUNT", "10")])).await;
+    app.create_account("ops@example.com", "a-long-password", "customer")
+        .await;
+    let attempts = (0..30).map(|n| {
+        let app = &app;
+        async move {
+            app.login_password("ops@example.com", &format!("wrong-{n:02}-password"))
+                .await
+                .status()
+        }
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let checked = answers
+        .iter()
+        .filter(|status| status.as_u16() == 401)
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|status| status.as_u16() == 429)
+        .count();
+    assert_eq!(
+        (checked, refused),
+        (10, 20),
+        "only the limit's worth of passwords are checked: {answers:?}"
+    );
+}
+
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
 async fn one_address_gets_at_most_its_hourly_password_logins(pool: PgPool) {
     let app = spawn_with(pool, test_settings(&[("LOGIN_PER_IP_HOUR", "2")])).await;
     app.create_account("ops@example.com", "a-long-password", "customer")
