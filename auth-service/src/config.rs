@@ -260,9 +260,21 @@ impl Settings {
                 "APP_ENV=production refuses the development AUTH_SECRET_KEY"
             );
             ensure!(
-                self.internal_api_token.expose_secret().len() >= 32,
-                "INTERNAL_API_TOKEN must be at least 32 bytes in production"
+                self.internal_api_token.expose_secret().len() >= 32
+                    && self.internal_api_token.expose_secret() != DEV_INTERNAL_TOKEN,
+                "INTERNAL_API_TOKEN must be at least 32 bytes in production, and not the development one"
             );
+            ensure!(
+                self.auth_secret_key.expose_secret().len() >= 32
+                    && self.auth_secret_key.expose_secret() != DEV_AUTH_SECRET_KEY,
+                "AUTH_SECRET_KEY must be at least 32 bytes in production, and not the development one"
+            );
+            for (kid, KeyBytes(bytes)) in &self.signing_keys {
+                ensure!(
+                    !common::keys::is_development_key(bytes),
+                    "APP_ENV=production refuses the development key, here under the key id {kid:?}"
+                );
+            }
             let dev_kid_used = self
                 .signing_keys
                 .iter()
@@ -373,5 +385,48 @@ mod tests {
         let mut all = vec![("APP_ENV", "production")];
         all.extend_from_slice(&with_log);
         assert!(Settings::load(&Env::from_pairs(all)).is_ok());
+    }
+
+    #[test]
+    fn production_refuses_copied_development_keys_and_secrets_by_value() {
+        let error = |pairs: &[(&str, &str)]| {
+            let mut all = vec![
+                ("APP_ENV", "production"),
+                ("SMS_PROVIDER", "webhook"),
+                ("SMS_WEBHOOK_URL", "http://sms.invalid/send"),
+            ];
+            all.extend_from_slice(pairs);
+            Settings::load(&Env::from_pairs(all))
+                .map(|_| String::new())
+                .unwrap_or_else(|e| e.to_string())
+        };
+        let dev_seed = format!("k2026a={}", common::keys::DEV_ED25519_SEED_B64);
+        let own_seed = "k2026a=Ff7S0VlXa4hzW6oN6q5TKcHp9xOq0dO1GqDsiN7Wk3M=";
+        let token = (
+            "INTERNAL_API_TOKEN",
+            "an-internal-token-of-at-least-32-bytes",
+        );
+        let secret = ("AUTH_SECRET_KEY", "an-auth-secret-key-of-at-least-32-bytes");
+        assert!(
+            error(&[("JWT_SIGNING_KEYS", dev_seed.as_str()), token, secret])
+                .contains("development key")
+        );
+        assert!(
+            error(&[
+                ("JWT_SIGNING_KEYS", own_seed),
+                token,
+                ("AUTH_SECRET_KEY", DEV_AUTH_SECRET_KEY)
+            ])
+            .contains("AUTH_SECRET_KEY")
+        );
+        assert!(
+            error(&[
+                ("JWT_SIGNING_KEYS", own_seed),
+                ("INTERNAL_API_TOKEN", DEV_INTERNAL_TOKEN),
+                secret
+            ])
+            .contains("INTERNAL_API_TOKEN")
+        );
+        assert_eq!(error(&[("JWT_SIGNING_KEYS", own_seed), token, secret]), "");
     }
 }

@@ -121,6 +121,17 @@ impl Settings {
                 !internal_defaulted,
                 "APP_ENV=production refuses the development INTERNAL_API_TOKEN"
             );
+            let token = settings.internal_api_token.expose_secret();
+            ensure!(
+                token.len() >= 32 && token != DEV_INTERNAL_TOKEN,
+                "INTERNAL_API_TOKEN must be at least 32 bytes in production, and not the development one"
+            );
+            for (kid, KeyBytes(bytes)) in &settings.verify_keys {
+                ensure!(
+                    !common::keys::is_development_key(bytes),
+                    "APP_ENV=production refuses the development key, here under the key id {kid:?}"
+                );
+            }
             if jwt_algorithm == JwtAlgorithm::Hs256 {
                 for (kid, KeyBytes(secret)) in &settings.verify_keys {
                     ensure!(
@@ -147,5 +158,40 @@ mod tests {
         assert_eq!(settings.max_pending_orders, 10);
         let error = Settings::load(&Env::from_pairs([("APP_ENV", "production")])).unwrap_err();
         assert!(error.to_string().contains("JWT_VERIFY_KEYS"));
+    }
+
+    #[test]
+    fn production_refuses_copied_development_keys_and_tokens_by_value() {
+        let error = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("APP_ENV", "production")];
+            all.extend_from_slice(pairs);
+            Settings::load(&Env::from_pairs(all))
+                .map(|_| String::new())
+                .unwrap_or_else(|e| e.to_string())
+        };
+        let dev_public = format!("k2026a={}", common::keys::DEV_ED25519_PUBLIC_B64);
+        let own_public = "k2026a=Ff7S0VlXa4hzW6oN6q5TKcHp9xOq0dO1GqDsiN7Wk3M=";
+        let strong_token = "an-internal-token-of-at-least-32-bytes";
+        assert!(
+            error(&[
+                ("JWT_VERIFY_KEYS", dev_public.as_str()),
+                ("INTERNAL_API_TOKEN", strong_token)
+            ])
+            .contains("development key")
+        );
+        assert!(
+            error(&[
+                ("JWT_VERIFY_KEYS", own_public),
+                ("INTERNAL_API_TOKEN", "dev-internal-token")
+            ])
+            .contains("INTERNAL_API_TOKEN")
+        );
+        assert_eq!(
+            error(&[
+                ("JWT_VERIFY_KEYS", own_public),
+                ("INTERNAL_API_TOKEN", strong_token)
+            ]),
+            ""
+        );
     }
 }

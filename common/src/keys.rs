@@ -65,6 +65,21 @@ impl JwtAlgorithm {
     }
 }
 
+/// Whether key material is one of the repository's development keys (the
+/// Ed25519 seed, its public key, the HS256 secret), whatever key id it is
+/// listed under: production refuses them by value, not by name.
+pub fn is_development_key(bytes: &[u8]) -> bool {
+    use base64::Engine as _;
+    [
+        DEV_ED25519_SEED_B64,
+        DEV_ED25519_PUBLIC_B64,
+        DEV_HS256_SECRET_B64,
+    ]
+    .iter()
+    .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+    .any(|dev| dev == bytes)
+}
+
 /// Raw key bytes, never printed.
 #[derive(Clone)]
 pub struct KeyBytes(pub Vec<u8>);
