@@ -57,11 +57,16 @@ pub struct AccessClaims {
 }
 
 impl AccessClaims {
-    /// The user id, when `sub` is a positive integer (checked on verification).
+    /// The user id, when `sub` is a positive integer in its one canonical
+    /// spelling: digits only, no sign, no leading zero (`"+197"` or
+    /// `"0197"` is not user 197). Checked on verification.
     pub fn user_id(&self) -> Option<UserId> {
-        self.sub
-            .parse::<i64>()
-            .ok()
+        let canonical = !self.sub.is_empty()
+            && !self.sub.starts_with('0')
+            && self.sub.bytes().all(|b| b.is_ascii_digit());
+        canonical
+            .then(|| self.sub.parse::<i64>().ok())
+            .flatten()
             .filter(|id| *id > 0)
             .map(UserId)
     }
@@ -73,5 +78,43 @@ impl AccessClaims {
 
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_sub(sub: &str) -> AccessClaims {
+        AccessClaims {
+            iss: "auth-service".into(),
+            aud: "shop-api".into(),
+            sub: sub.into(),
+            sid: Uuid::nil(),
+            jti: Uuid::nil(),
+            iat: 0,
+            exp: 0,
+            typ: ACCESS_TYP.into(),
+            market: "us".into(),
+            role: Role::Customer,
+        }
+    }
+
+    #[test]
+    fn only_the_canonical_spelling_of_a_user_id_is_one() {
+        assert_eq!(with_sub("197").user_id(), Some(UserId(197)));
+        for odd in [
+            "+197",
+            "0197",
+            "-197",
+            " 197",
+            "197 ",
+            "",
+            "0",
+            "1e3",
+            "99999999999999999999",
+        ] {
+            assert_eq!(with_sub(odd).user_id(), None, "{odd:?}");
+        }
     }
 }
