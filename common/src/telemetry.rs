@@ -21,13 +21,15 @@ use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanExporter, SpanProcessor};
-use tracing::{Level, Metadata};
+use tracing::span::{Attributes, Id, Record};
+use tracing::subscriber::Interest;
+use tracing::{Event, Level, Metadata};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::filter::{LevelFilter, filter_fn};
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::layer::{Context as LayerContext, Filter, Layer as _};
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Keeps the tracer provider alive; flushes pending spans when dropped.
@@ -135,7 +137,7 @@ where
         .with_span_list(true)
         .with_target(true)
         .with_writer(writer)
-        .with_filter(log_filter);
+        .with_filter(AskEveryTime(log_filter));
     // Traces: spans and events at `info` and above (the request's span gives
     // every log line its trace id and auth-service its `traceparent`), plus,
     // only when spans are exported, the `debug` client span of every
@@ -157,10 +159,66 @@ where
                 .with_tracked_inactivity(false)
                 .with_context_activation(false)
                 .with_threads(false)
-                .with_filter(trace_filter),
+                .with_filter(AskEveryTime(trace_filter)),
         )
         .try_init();
     Telemetry { provider }
+}
+
+/// A per-layer filter that is asked about every span and event, never
+/// answering "always" for a callsite.
+///
+/// Per-layer filters pass their verdict to their layer through a
+/// thread-local, set by `enabled` and read by the next span or event. A
+/// callsite whose interest is cached as "always" skips `enabled`, so it reads
+/// whatever the last `enabled` call left there; and `log::log_enabled!`
+/// (sqlx asks it after every query, through tracing-log's `LogTracer`) calls
+/// `enabled` with no event after it. The next event, often the security line
+/// right after a database call, was dropped (tokio-rs/tracing#2519). Asking
+/// every time costs one cheap filter evaluation per event.
+struct AskEveryTime<F>(F);
+
+impl<S, F: Filter<S>> Filter<S> for AskEveryTime<F> {
+    fn enabled(&self, meta: &Metadata<'_>, cx: &LayerContext<'_, S>) -> bool {
+        self.0.enabled(meta, cx)
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        let interest = self.0.callsite_enabled(meta);
+        if interest.is_always() {
+            Interest::sometimes()
+        } else {
+            interest
+        }
+    }
+
+    fn event_enabled(&self, event: &Event<'_>, cx: &LayerContext<'_, S>) -> bool {
+        self.0.event_enabled(event, cx)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        self.0.max_level_hint()
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
+        self.0.on_new_span(attrs, id, ctx)
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: LayerContext<'_, S>) {
+        self.0.on_record(id, values, ctx)
+    }
+
+    fn on_enter(&self, id: &Id, ctx: LayerContext<'_, S>) {
+        self.0.on_enter(id, ctx)
+    }
+
+    fn on_exit(&self, id: &Id, ctx: LayerContext<'_, S>) {
+        self.0.on_exit(id, ctx)
+    }
+
+    fn on_close(&self, id: Id, ctx: LayerContext<'_, S>) {
+        self.0.on_close(id, ctx)
+    }
 }
 
 /// The client span of one database or Redis call (`db.system` set, level

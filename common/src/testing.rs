@@ -94,6 +94,31 @@ impl CapturedLogs {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
     }
+
+    /// The JSON lines logged while serving the request `request_id` (its
+    /// server span is the first of each line's `spans`).
+    pub fn lines_of(&self, request_id: &str) -> Vec<Value> {
+        self.text()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|line| line["spans"][0]["request_id"] == request_id)
+            .collect()
+    }
+
+    /// Asserts that the request `request_id` logged `message`, with a W3C
+    /// trace id beside its request id; returns the line.
+    pub fn assert_logged(&self, request_id: &str, message: &str) -> Value {
+        let lines = self.lines_of(request_id);
+        let Some(line) = lines.iter().find(|line| line["message"] == message) else {
+            panic!("request {request_id} did not log {message:?}; it logged {lines:#?}");
+        };
+        let trace_id = line["spans"][0]["trace_id"].as_str().unwrap_or_default();
+        assert!(
+            trace_id.len() == 32 && trace_id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "a trace id beside the request id: {line}"
+        );
+        line.clone()
+    }
 }
 
 pub struct CapturedWriter(Arc<Mutex<Vec<u8>>>);
