@@ -1,15 +1,19 @@
 //! The client's address for rate limits: the peer, unless the peer is a
 //! trusted proxy (the gateway), in which case the rightmost
-//! `X-Forwarded-For` entry that is not itself a trusted proxy.
+//! `X-Forwarded-For` entry that is not itself a trusted proxy. An IPv6
+//! client counts as its whole network (a /64 unless configured): one
+//! subscriber holds 2^64 addresses, and would otherwise get as many buckets.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv6Net};
 
 use crate::state::AppState;
 
+/// The client as the rate limits see it: an IPv4 address, or the network
+/// address of an IPv6 client's prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
@@ -33,11 +37,26 @@ impl FromRequestParts<AppState> for ClientIp {
             .filter_map(|value| value.to_str().ok())
             .collect::<Vec<_>>()
             .join(",");
-        Ok(ClientIp(resolve(
-            peer,
-            &forwarded,
-            &state.settings.trusted_proxies,
+        let client = resolve(peer, &forwarded, &state.settings.trusted_proxies);
+        Ok(ClientIp(limit_identity(
+            client,
+            state.settings.ipv6_limit_prefix,
         )))
+    }
+}
+
+/// What one client is, for rate limits: an IPv4 address (also when written
+/// as IPv4-mapped IPv6), or an IPv6 address cut to its first
+/// `ipv6_prefix` bits.
+pub fn limit_identity(ip: IpAddr, ipv6_prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                Ipv6Net::new(v6, ipv6_prefix.min(128)).map_or(ip, |net| IpAddr::V6(net.network()))
+            }
+        },
     }
 }
 
@@ -62,6 +81,28 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_network() {
+        let a = limit_identity(ip("2001:db8:1:2:aaaa::1"), 64);
+        let b = limit_identity(ip("2001:db8:1:2:ffff:ffff:ffff:fffe"), 64);
+        assert_eq!(a, b);
+        assert_eq!(a, ip("2001:db8:1:2::"));
+        assert_ne!(a, limit_identity(ip("2001:db8:1:3::1"), 64));
+        assert_eq!(
+            limit_identity(ip("2001:db8:1:2::1"), 128),
+            ip("2001:db8:1:2::1")
+        );
+        assert_eq!(
+            limit_identity(ip("2001:db8:1:3::1"), 48),
+            ip("2001:db8:1::")
+        );
+        assert_eq!(limit_identity(ip("203.0.113.9"), 64), ip("203.0.113.9"));
+        assert_eq!(
+            limit_identity(ip("::ffff:203.0.113.9"), 64),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]

@@ -11,6 +11,10 @@ use secrecy::{ExposeSecret, SecretString};
 
 /// Development value of `INTERNAL_API_TOKEN`; production refuses it.
 pub const DEV_INTERNAL_TOKEN: &str = "dev-internal-token";
+/// The longest a login under attack may be held back: well inside any
+/// client's timeout.
+const MAX_LOGIN_SLOW_DELAY: Duration = Duration::from_secs(5);
+
 /// Development value of `AUTH_SECRET_KEY`; production refuses it.
 pub const DEV_AUTH_SECRET_KEY: &str = "development-only-auth-secret-key-change-me";
 
@@ -54,8 +58,14 @@ pub struct OtpSettings {
 #[derive(Debug, Clone)]
 pub struct PasswordSettings {
     pub login_per_ip_hour: u32,
-    pub failures_per_account: u32,
+    /// Failures one client address may make on one account per window
+    /// before that address is refused (`429`) for that account.
+    pub failures_per_account_address: u32,
     pub failure_window_seconds: u64,
+    /// Failures on one account, from every address, in the window after
+    /// which every attempt on it waits `slow_delay` before it is checked.
+    pub slow_after_failures: u32,
+    pub slow_delay: Duration,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
@@ -93,6 +103,9 @@ pub struct Settings {
     pub otp: OtpSettings,
     pub password: PasswordSettings,
     pub trusted_proxies: Vec<IpNet>,
+    /// IPv6 clients share one rate-limit bucket per network of this prefix
+    /// length: one subscriber usually holds a whole /64.
+    pub ipv6_limit_prefix: u8,
     /// ISO 3166 alpha-2 codes, upper-case; empty allows every country.
     pub phone_countries: Vec<String>,
     pub default_market: String,
@@ -157,8 +170,11 @@ impl Settings {
             },
             password: PasswordSettings {
                 login_per_ip_hour: env.parse("LOGIN_PER_IP_HOUR", 100)?,
-                failures_per_account: env.parse("LOGIN_FAILURES_PER_ACCOUNT", 10)?,
+                failures_per_account_address: env
+                    .parse("LOGIN_FAILURES_PER_ACCOUNT_ADDRESS", 10)?,
                 failure_window_seconds: env.parse("LOGIN_FAILURE_WINDOW_SECONDS", 900)?,
+                slow_after_failures: env.parse("LOGIN_SLOW_AFTER_FAILURES", 10)?,
+                slow_delay: Duration::from_millis(env.parse("LOGIN_SLOW_DELAY_MS", 2000)?),
                 argon2_memory_kib: env.parse("ARGON2_MEMORY_KIB", 19_456)?,
                 argon2_iterations: env.parse("ARGON2_ITERATIONS", 2)?,
                 argon2_parallelism: env.parse("ARGON2_PARALLELISM", 1)?,
@@ -172,6 +188,7 @@ impl Settings {
                 .iter()
                 .map(|text| parse_proxy(text))
                 .collect::<anyhow::Result<_>>()?,
+            ipv6_limit_prefix: env.parse("RATE_LIMIT_IPV6_PREFIX", 64)?,
             phone_countries: env
                 .list("PHONE_COUNTRIES", "")
                 .iter()
@@ -217,6 +234,15 @@ impl Settings {
         ensure!(
             self.password.hash_concurrency >= 1,
             "PASSWORD_HASH_CONCURRENCY must be at least 1"
+        );
+        ensure!(
+            self.password.slow_delay <= MAX_LOGIN_SLOW_DELAY
+                && self.password.slow_delay < self.request_timeout,
+            "LOGIN_SLOW_DELAY_MS must be at most 5000 and below REQUEST_TIMEOUT_MS"
+        );
+        ensure!(
+            (32..=128).contains(&self.ipv6_limit_prefix),
+            "RATE_LIMIT_IPV6_PREFIX must be between 32 and 128"
         );
         ensure!(
             self.markets

@@ -60,6 +60,33 @@ impl RedisStore {
         })
     }
 
+    /// Counts one event in `name`/`subject`'s window, with no limit of its
+    /// own (a count that other decisions read with [`Self::count`]).
+    pub async fn record(
+        &self,
+        name: &str,
+        subject: &str,
+        window_seconds: u64,
+    ) -> Result<(), StoreError> {
+        self.hit(name, subject, u32::MAX, window_seconds)
+            .await
+            .map(|_| ())
+    }
+
+    /// The events counted in `name`/`subject`'s current window.
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    pub async fn count(&self, name: &str, subject: &str) -> Result<u64, StoreError> {
+        let key = self.keys().limit(name, subject);
+        self.run(|mut conn| async move {
+            redis::cmd("GET")
+                .arg(key)
+                .query_async::<Option<u64>>(&mut conn)
+                .await
+        })
+        .await
+        .map(Option::unwrap_or_default)
+    }
+
     /// Clears a window (after a successful login, its failures are forgiven).
     #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
     pub async fn clear(&self, name: &str, subject: &str) -> Result<(), StoreError> {

@@ -20,6 +20,7 @@ const COUNTERS: &[CounterSeries] = &[
     ),
     ("otp_codes_locked_total", "", &[]),
     ("password_logins_total", "outcome", &["ok", "invalid"]),
+    ("password_logins_slowed_total", "", &[]),
     (
         "refresh_rotations_total",
         "outcome",

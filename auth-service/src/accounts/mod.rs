@@ -10,6 +10,7 @@ pub mod password;
 pub mod users;
 pub mod views;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use common::Problem;
@@ -77,6 +78,7 @@ impl Accounts {
         current: SessionId,
         current_password: &str,
         new_password: &str,
+        client_ip: IpAddr,
     ) -> Result<(), ApiError> {
         let row = self.get(user_id).await?;
         let Some(email) = row.email.as_deref() else {
@@ -87,7 +89,8 @@ impl Accounts {
             )
             .into());
         };
-        self.verify_password(email, current_password).await?;
+        self.verify_password(email, current_password, client_ip)
+            .await?;
         let hash = self.passwords.hash(new_password).await?;
         users::set_password(&self.db, user_id, &hash).await?;
         sessions.end_others(user_id, current).await?;

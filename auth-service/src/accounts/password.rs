@@ -115,8 +115,10 @@ mod tests {
     fn hasher() -> PasswordHasher {
         PasswordHasher::new(&PasswordSettings {
             login_per_ip_hour: 100,
-            failures_per_account: 10,
+            failures_per_account_address: 10,
             failure_window_seconds: 900,
+            slow_after_failures: 10,
+            slow_delay: std::time::Duration::from_secs(2),
             argon2_memory_kib: 256,
             argon2_iterations: 1,
             argon2_parallelism: 1,

@@ -16,6 +16,7 @@ use crate::accounts::Accounts;
 use crate::accounts::email::password_problem;
 use crate::accounts::views::UserView;
 use crate::caller::AuthUser;
+use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::sessions::{SessionList, Sessions};
 use crate::state::AppState;
@@ -59,11 +60,13 @@ pub struct ChangePassword {
 /// Changes the caller's password; every other session ends.
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "account", security(("bearer" = [])),
     request_body = ChangePassword,
-    responses((status = 204, description = "changed"), (status = 401, description = "`invalid_credentials`")))]
+    responses((status = 204, description = "changed"), (status = 401, description = "`invalid_credentials`"),
+              (status = 429, description = "`rate_limited` with Retry-After")))]
 async fn change_password(
     State(accounts): State<Accounts>,
     State(sessions): State<Sessions>,
     user: AuthUser,
+    ClientIp(ip): ClientIp,
     Json(body): Json<ChangePassword>,
 ) -> Result<StatusCode, ApiError> {
     if let Some(message) = password_problem(&body.new_password) {
@@ -76,6 +79,7 @@ async fn change_password(
             user.session_id,
             &body.current_password,
             &body.new_password,
+            ip,
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)

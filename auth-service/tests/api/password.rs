@@ -1,3 +1,5 @@
+use std::time::{Duration, Instant};
+
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::PgPool;
@@ -40,34 +42,49 @@ async fn password_login_issues_a_pair_and_bad_credentials_look_alike(pool: PgPoo
 }
 
 #[sqlx::test(migrator = "auth_service::MIGRATOR")]
-async fn repeated_failures_slow_an_account_down(pool: PgPool) {
-    let app = spawn_with(pool, test_settings(&[("LOGIN_FAILURES_PER_ACCOUNT", "3")])).await;
+async fn a_failing_address_is_refused_while_the_owner_elsewhere_gets_in(pool: PgPool) {
+    let app = spawn_with(
+        pool,
+        test_settings(&[("LOGIN_FAILURES_PER_ACCOUNT_ADDRESS", "3")]),
+    )
+    .await;
     app.create_account("ops@example.com", "a-long-password", "customer")
         .await;
+    let attacker = "198.51.100.7";
     for _ in 0..3 {
         expect_problem(
-            app.login_password("ops@example.com", "nope-nope").await,
+            app.login_password_from(attacker, "ops@example.com", "nope-nope")
+                .await,
             401,
             "invalid_credentials",
         )
         .await;
     }
+    // The attacker's address is refused for this account, even with the
+    // right password...
     let response = app
-        .login_password("ops@example.com", "a-long-password")
+        .login_password_from(attacker, "ops@example.com", "a-long-password")
         .await;
     assert!(response.headers().contains_key("retry-after"));
     expect_problem(response, 429, "rate_limited").await;
+    // ...the owner, at another address, is not locked out.
+    let owner = app
+        .login_password_from("203.0.113.5", "ops@example.com", "a-long-password")
+        .await;
+    assert_eq!(owner.status(), StatusCode::OK);
     // Unknown accounts are counted alike, so the limit reveals nothing.
     for _ in 0..3 {
         expect_problem(
-            app.login_password("ghost@example.com", "nope-nope").await,
+            app.login_password_from(attacker, "ghost@example.com", "nope-nope")
+                .await,
             401,
             "invalid_credentials",
         )
         .await;
     }
     expect_problem(
-        app.login_password("ghost@example.com", "nope-nope").await,
+        app.login_password_from(attacker, "ghost@example.com", "nope-nope")
+            .await,
         429,
         "rate_limited",
     )
@@ -75,8 +92,97 @@ async fn repeated_failures_slow_an_account_down(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn failures_from_many_addresses_slow_the_account_but_never_lock_it(pool: PgPool) {
+    const DELAY: Duration = Duration::from_millis(300);
+    let app = spawn_with(
+        pool,
+        test_settings(&[
+            ("LOGIN_FAILURES_PER_ACCOUNT_ADDRESS", "3"),
+            ("LOGIN_SLOW_AFTER_FAILURES", "6"),
+            ("LOGIN_SLOW_DELAY_MS", "300"),
+        ]),
+    )
+    .await;
+    app.create_account("ops@example.com", "a-long-password", "customer")
+        .await;
+    // Three addresses, each within its own limit: six failures in all.
+    for attacker in ["198.51.100.1", "198.51.100.2"] {
+        for _ in 0..3 {
+            expect_problem(
+                app.login_password_from(attacker, "ops@example.com", "nope-nope")
+                    .await,
+                401,
+                "invalid_credentials",
+            )
+            .await;
+        }
+    }
+    // From now on every attempt on the account waits first (a sleep's lower
+    // bound, not a speed): the next attackers' guesses...
+    for attacker in ["198.51.100.3", "198.51.100.4"] {
+        let started = Instant::now();
+        let guess = app
+            .login_password_from(attacker, "ops@example.com", "nope-nope")
+            .await;
+        assert!(started.elapsed() >= DELAY, "a guess is slowed");
+        expect_problem(guess, 401, "invalid_credentials").await;
+    }
+    // ...and the owner too, who still gets in: slowed, not locked out.
+    let started = Instant::now();
+    let owner = app
+        .login_password_from("203.0.113.5", "ops@example.com", "a-long-password")
+        .await;
+    assert!(started.elapsed() >= DELAY, "the right password waits alike");
+    assert_eq!(owner.status(), StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn an_ipv6_network_is_one_client_to_the_limits(pool: PgPool) {
+    let app = spawn_with(
+        pool,
+        test_settings(&[("LOGIN_FAILURES_PER_ACCOUNT_ADDRESS", "3")]),
+    )
+    .await;
+    app.create_account("ops@example.com", "a-long-password", "customer")
+        .await;
+    // Three addresses of one /64, one failure each.
+    for client in [
+        "2001:db8:7:1::1",
+        "2001:db8:7:1:a:b:c:d",
+        "2001:db8:7:1:ffff:ffff:ffff:fffe",
+    ] {
+        expect_problem(
+            app.login_password_from(client, "ops@example.com", "nope-nope")
+                .await,
+            401,
+            "invalid_credentials",
+        )
+        .await;
+    }
+    // A fourth address of the same /64 is the same client: refused.
+    expect_problem(
+        app.login_password_from("2001:db8:7:1::2", "ops@example.com", "nope-nope")
+            .await,
+        429,
+        "rate_limited",
+    )
+    .await;
+    // The next /64 is someone else.
+    assert_eq!(
+        app.login_password_from("2001:db8:7:2::1", "ops@example.com", "a-long-password")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
 async fn concurrent_wrong_passwords_cannot_race_past_the_account_limit(pool: PgPool) {
-    let app = spawn_with(pool, test_settings(&[("LOGIN_FAILURES_PER_ACCOUNT", "10")])).await;
+    let app = spawn_with(
+        pool,
+        test_settings(&[("LOGIN_FAILURES_PER_ACCOUNT_ADDRESS", "10")]),
+    )
+    .await;
     app.create_account("ops@example.com", "a-long-password", "customer")
         .await;
     let attempts = (0..30).map(|n| {
@@ -104,16 +210,16 @@ async fn concurrent_wrong_passwords_cannot_race_past_the_account_limit(pool: PgP
 }
 
 #[sqlx::test(migrator = "auth_service::MIGRATOR")]
-async fn one_address_gets_at_most_its_hourly_password_logins(pool: PgPool) {
+async fn one_address_gets_at_most_its_hourly_password_checks(pool: PgPool) {
     let app = spawn_with(pool, test_settings(&[("LOGIN_PER_IP_HOUR", "2")])).await;
     app.create_account("ops@example.com", "a-long-password", "customer")
         .await;
-    assert_eq!(
+    let (status, pair) = read(
         app.login_password("ops@example.com", "a-long-password")
-            .await
-            .status(),
-        StatusCode::OK
-    );
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(
         app.login_password("ops@example.com", "a-long-password")
             .await
@@ -127,6 +233,18 @@ async fn one_address_gets_at_most_its_hourly_password_logins(pool: PgPool) {
         "rate_limited",
     )
     .await;
+    // A password change checks a password too: same budget, no way around it.
+    let change =
+        json!({"current_password": "guess-one-more", "new_password": "a-new-long-password"});
+    let response = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/password",
+            access(&pair),
+            Some(change),
+        )
+        .await;
+    expect_problem(response, 429, "rate_limited").await;
 }
 
 #[sqlx::test(migrator = "auth_service::MIGRATOR")]

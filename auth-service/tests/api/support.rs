@@ -149,6 +149,18 @@ impl TestApp {
         .await
     }
 
+    /// A password login from `client` (through the gateway, which is a
+    /// trusted proxy in tests).
+    pub async fn login_password_from(&self, client: &str, email: &str, password: &str) -> Response {
+        self.client
+            .post(self.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", client)
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> Response {
         self.post(
             "/api/v1/auth/refresh",
