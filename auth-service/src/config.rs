@@ -45,6 +45,9 @@ pub struct OtpSettings {
     pub code_ttl_seconds: u64,
     pub resend_seconds: u64,
     pub max_attempts: u32,
+    /// Wrong codes one number may be sent in a day, over all its codes,
+    /// before it must wait for the day to pass; 0 turns the cap off.
+    pub failures_per_number_day: u32,
     pub per_number_hour: u32,
     pub per_ip_hour: u32,
     /// 0 turns the per-country budget off.
@@ -162,6 +165,7 @@ impl Settings {
                 code_ttl_seconds: env.parse("OTP_CODE_TTL_SECONDS", 300)?,
                 resend_seconds: env.parse("OTP_RESEND_SECONDS", 60)?,
                 max_attempts: env.parse("OTP_MAX_ATTEMPTS", 5)?,
+                failures_per_number_day: env.parse("OTP_FAILURES_PER_NUMBER_DAY", 15)?,
                 per_number_hour: env.parse("OTP_PER_NUMBER_HOUR", 5)?,
                 per_ip_hour: env.parse("OTP_PER_IP_HOUR", 60)?,
                 per_country_hour: env.parse("OTP_PER_COUNTRY_HOUR", 0)?,

@@ -100,6 +100,12 @@ impl From<OtpError> for ApiError {
             )
             .with_retry_after(wait)
             .into(),
+            OtpError::CappedForToday(wait) => Problem::new(
+                ErrorCode::OtpLocked,
+                "too many wrong codes for this number today; try again later",
+            )
+            .with_retry_after(wait)
+            .into(),
             OtpError::Store(error) => error.into(),
             OtpError::Sms(error) => error.into(),
         }

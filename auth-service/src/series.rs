@@ -16,7 +16,14 @@ const COUNTERS: &[CounterSeries] = &[
     (
         "otp_verifications_total",
         "outcome",
-        &["accepted", "wrong", "burnt", "no_live_code", "locked"],
+        &[
+            "accepted",
+            "wrong",
+            "burnt",
+            "no_live_code",
+            "locked",
+            "capped",
+        ],
     ),
     ("otp_codes_locked_total", "", &[]),
     ("password_logins_total", "outcome", &["ok", "invalid"]),

@@ -53,6 +53,10 @@ impl Keys {
     pub fn otp_sends(&self, e164: &str) -> String {
         format!("{}:{{p:{e164}}}:sends", self.prefix)
     }
+    /// Wrong codes presented for a number in the current day.
+    pub fn otp_failures(&self, e164: &str) -> String {
+        format!("{}:{{p:{e164}}}:failures", self.prefix)
+    }
     /// Development outbox of a number (list of JSON messages).
     pub fn outbox(&self, e164: &str) -> String {
         format!("{}:{{p:{e164}}}:outbox", self.prefix)

@@ -3,7 +3,9 @@
 //! `rate_limit.rs`), the per-IP budget of checks, and the per-number
 //! limits that the send script enforces atomically with storing the code
 //! (resend cooldown, hourly cap) and the verify script with checking it
-//! (attempts before the code is burnt).
+//! (attempts before the code is burnt, and the daily cap on wrong codes
+//! per number over all its codes: 5 codes an hour with 5 attempts each
+//! would otherwise allow 25 guesses an hour, every hour).
 
 use std::net::IpAddr;
 
@@ -15,6 +17,8 @@ use crate::store::RedisStore;
 pub use super::store::{SendOutcome, VerifyOutcome};
 
 const HOUR: u64 = 3600;
+/// The window of the per-number cap on wrong codes.
+pub const DAY: u64 = 86_400;
 
 /// The per-number limits of one send, applied inside the send script.
 #[derive(Debug, Clone, Copy)]
@@ -22,6 +26,9 @@ pub struct SendLimits {
     pub code_ttl_seconds: u64,
     pub resend_seconds: u64,
     pub per_number_hour: u32,
+    /// A number at its daily cap of wrong codes is sent none: it could not
+    /// use them.
+    pub failures_per_number_day: u32,
 }
 
 impl From<&OtpSettings> for SendLimits {
@@ -30,6 +37,23 @@ impl From<&OtpSettings> for SendLimits {
             code_ttl_seconds: settings.code_ttl_seconds,
             resend_seconds: settings.resend_seconds,
             per_number_hour: settings.per_number_hour,
+            failures_per_number_day: settings.failures_per_number_day,
+        }
+    }
+}
+
+/// The per-number limits of one check, applied inside the verify script.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifyLimits {
+    pub max_attempts: u32,
+    pub failures_per_number_day: u32,
+}
+
+impl From<&OtpSettings> for VerifyLimits {
+    fn from(settings: &OtpSettings) -> Self {
+        Self {
+            max_attempts: settings.max_attempts,
+            failures_per_number_day: settings.failures_per_number_day,
         }
     }
 }

@@ -20,7 +20,7 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 
 use self::code::generate_code;
-use self::limits::{SendLimits, SendOutcome, VerifyOutcome};
+use self::limits::{SendLimits, SendOutcome, VerifyLimits, VerifyOutcome};
 use self::outbox::OutboxMessage;
 use self::phone::{Phone, PhoneError};
 use self::sms::{SmsError, SmsSender};
@@ -57,6 +57,8 @@ pub enum OtpError {
     NoLiveCode,
     #[error("too many wrong codes; a new code may be sent in {0} s")]
     Locked(u64),
+    #[error("too many wrong codes for this number today; retry in {0} s")]
+    CappedForToday(u64),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -142,7 +144,11 @@ impl Otp {
         let digest = self.keys.code_digest(phone.e164(), code);
         let outcome = self
             .store
-            .check_code(phone.e164(), &digest, self.settings.max_attempts)
+            .check_code(
+                phone.e164(),
+                &digest,
+                VerifyLimits::from(self.settings.as_ref()),
+            )
             .await?;
         metrics::counter!("otp_verifications_total", "outcome" => outcome.label()).increment(1);
         match outcome {
@@ -154,6 +160,7 @@ impl Otp {
             }
             VerifyOutcome::NoLiveCode => Err(OtpError::NoLiveCode),
             VerifyOutcome::Locked(wait) => Err(OtpError::Locked(wait)),
+            VerifyOutcome::Capped(wait) => Err(OtpError::CappedForToday(wait)),
         }
     }
 

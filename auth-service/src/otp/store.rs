@@ -1,19 +1,26 @@
 //! Codes in Redis: one live code per number (its keyed digest, attempts,
-//! burnt flag), the resend cooldown and the per-number hourly count, each
-//! changed in one atomic script (the per-number limits of `limits.rs`).
+//! burnt flag), the resend cooldown, the per-number hourly count of sends
+//! and daily count of wrong codes, each changed in one atomic script (the per-number limits of `limits.rs`).
 
 use std::sync::LazyLock;
 
 use redis::Script;
 
-use super::limits::SendLimits;
+use super::limits::{DAY, SendLimits, VerifyLimits};
 use crate::store::{RedisStore, StoreError};
 
-/// KEYS: otp, cooldown, sends. ARGV: digest, code ttl, cooldown, hourly cap.
+/// KEYS: otp, cooldown, sends, failures. ARGV: digest, code ttl, cooldown,
+/// hourly cap, daily cap of wrong codes (0: none).
 /// Replaces any previous code (a resend voids the old one).
 static SEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
+local failures = tonumber(redis.call('GET', KEYS[4]) or '0')
+if tonumber(ARGV[5]) > 0 and failures >= tonumber(ARGV[5]) then
+  local ttl = redis.call('TTL', KEYS[4])
+  if ttl < 1 then ttl = 1 end
+  return {'capped', ttl}
+end
 local cooldown = redis.call('TTL', KEYS[2])
 if cooldown > 0 then return {'cooldown', cooldown} end
 local sends = tonumber(redis.call('GET', KEYS[3]) or '0')
@@ -32,12 +39,19 @@ return {'sent', 0}
     )
 });
 
-/// KEYS: otp, cooldown. ARGV: presented digest, max attempts.
+/// KEYS: otp, cooldown, failures. ARGV: presented digest, max attempts,
+/// daily cap of wrong codes (0: none), its window in seconds.
 /// Both values compared are HMACs under the server key, so the comparison
 /// leaks nothing about the code (the double-HMAC comparison pattern).
 static VERIFY: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
+local cap = tonumber(ARGV[3])
+if cap > 0 and tonumber(redis.call('GET', KEYS[3]) or '0') >= cap then
+  local wait = redis.call('TTL', KEYS[3])
+  if wait < 1 then wait = 1 end
+  return {'capped', wait}
+end
 local record = redis.call('HMGET', KEYS[1], 'digest', 'attempts', 'burnt')
 if not record[1] then return {'expired', 0} end
 if record[3] == '1' then
@@ -49,6 +63,9 @@ if record[1] == ARGV[1] then
   local left = redis.call('PTTL', KEYS[1])
   redis.call('DEL', KEYS[1])
   return {'ok', left}
+end
+if cap > 0 and redis.call('INCR', KEYS[3]) == 1 then
+  redis.call('EXPIRE', KEYS[3], ARGV[4])
 end
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 if attempts >= tonumber(ARGV[2]) then
@@ -94,6 +111,9 @@ pub enum VerifyOutcome {
     NoLiveCode,
     /// Burnt by too many wrong attempts: wait this many seconds to resend.
     Locked(u64),
+    /// The number has had its day's worth of wrong codes: wait this many
+    /// seconds.
+    Capped(u64),
 }
 
 impl VerifyOutcome {
@@ -105,6 +125,7 @@ impl VerifyOutcome {
             Self::WrongAndBurnt => "burnt",
             Self::NoLiveCode => "no_live_code",
             Self::Locked(_) => "locked",
+            Self::Capped(_) => "capped",
         }
     }
 }
@@ -121,6 +142,7 @@ impl RedisStore {
             self.keys().otp(e164),
             self.keys().otp_cooldown(e164),
             self.keys().otp_sends(e164),
+            self.keys().otp_failures(e164),
         ];
         let digest = digest.to_owned();
         let (status, wait): (String, u64) = self
@@ -128,10 +150,12 @@ impl RedisStore {
                 SEND.key(&keys[0])
                     .key(&keys[1])
                     .key(&keys[2])
+                    .key(&keys[3])
                     .arg(digest)
                     .arg(limits.code_ttl_seconds)
                     .arg(limits.resend_seconds)
                     .arg(limits.per_number_hour)
+                    .arg(limits.failures_per_number_day)
                     .invoke_async(&mut conn)
                     .await
             })
@@ -150,17 +174,24 @@ impl RedisStore {
         &self,
         e164: &str,
         digest: &str,
-        max_attempts: u32,
+        limits: VerifyLimits,
     ) -> Result<VerifyOutcome, StoreError> {
-        let keys = [self.keys().otp(e164), self.keys().otp_cooldown(e164)];
+        let keys = [
+            self.keys().otp(e164),
+            self.keys().otp_cooldown(e164),
+            self.keys().otp_failures(e164),
+        ];
         let digest = digest.to_owned();
         let (status, wait): (String, u64) = self
             .run(|mut conn| async move {
                 VERIFY
                     .key(&keys[0])
                     .key(&keys[1])
+                    .key(&keys[2])
                     .arg(digest)
-                    .arg(max_attempts)
+                    .arg(limits.max_attempts)
+                    .arg(limits.failures_per_number_day)
+                    .arg(DAY)
                     .invoke_async(&mut conn)
                     .await
             })
@@ -171,6 +202,7 @@ impl RedisStore {
             "burnt" => Ok(VerifyOutcome::WrongAndBurnt),
             "expired" => Ok(VerifyOutcome::NoLiveCode),
             "locked" => Ok(VerifyOutcome::Locked(wait)),
+            "capped" => Ok(VerifyOutcome::Capped(wait)),
             other => Err(StoreError::Protocol(format!(
                 "verify script answered {other}"
             ))),

@@ -78,6 +78,63 @@ async fn five_wrong_codes_burn_the_code_and_then_even_the_right_one_is_locked(po
 }
 
 #[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn wrong_codes_over_all_of_a_numbers_codes_are_capped_for_the_day(pool: PgPool) {
+    let app = spawn_with(
+        pool,
+        test_settings(&[
+            ("OTP_RESEND_SECONDS", "0"),
+            ("OTP_FAILURES_PER_NUMBER_DAY", "7"),
+        ]),
+    )
+    .await;
+    let wrong_for = |code: &str| if code == "000000" { "111111" } else { "000000" }.to_owned();
+    // A first code burnt by five wrong guesses, then two more on a fresh code.
+    app.send_code(PHONE).await;
+    let first = app.latest_code(PHONE).await;
+    for _ in 0..5 {
+        expect_problem(
+            app.verify_code(PHONE, &wrong_for(&first)).await,
+            401,
+            "otp_invalid",
+        )
+        .await;
+    }
+    app.send_code(PHONE).await;
+    let second = app.latest_code(PHONE).await;
+    for _ in 0..2 {
+        expect_problem(
+            app.verify_code(PHONE, &wrong_for(&second)).await,
+            401,
+            "otp_invalid",
+        )
+        .await;
+    }
+    // Seven wrong codes today: even the right one waits for the day to end,
+    // and the customer is told how long.
+    let response = app.verify_code(PHONE, &second).await;
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3600..=86_400).contains(&retry_after), "{retry_after}");
+    let problem = expect_problem(response, 429, "otp_locked").await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("today"),
+        "{problem}"
+    );
+    // No SMS is paid for a code that could not be used.
+    let sent = app.send_code(PHONE).await;
+    assert!(sent.headers().contains_key("retry-after"));
+    expect_problem(sent, 429, "rate_limited").await;
+    // Another number is not affected.
+    let other = "+13128059852";
+    app.send_code(other).await;
+    let code = app.latest_code(other).await;
+    assert_eq!(app.verify_code(other, &code).await.status(), StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
 async fn a_resend_inside_the_cooldown_is_refused_and_a_later_resend_replaces_the_code(
     pool: PgPool,
 ) {
