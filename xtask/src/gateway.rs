@@ -14,6 +14,8 @@ pub struct Values {
     pub commerce_upstream: String,
     pub otp_rate: String,
     pub otp_burst: String,
+    /// Where the access log goes (a file, or `/dev/stdout`).
+    pub access_log: String,
 }
 
 pub fn template_path() -> PathBuf {
@@ -45,6 +47,7 @@ pub fn render(template: &str, values: &Values) -> anyhow::Result<String> {
         ("COMMERCE_UPSTREAM", &values.commerce_upstream),
         ("GATEWAY_OTP_RATE", &values.otp_rate),
         ("GATEWAY_OTP_BURST", &values.otp_burst),
+        ("GATEWAY_ACCESS_LOG", &values.access_log),
     ];
     let mut text = template.to_owned();
     for (name, value) in pairs {
@@ -87,7 +90,6 @@ pub fn render_local(prefix: &Path, values: &Values) -> anyhow::Result<PathBuf> {
          events {{ worker_connections 4096; }}\n\
          http {{\n\
          \x20   default_type application/octet-stream;\n\
-         \x20   access_log {prefix}/logs/access.log;\n\
          \x20   client_body_temp_path {prefix}/tmp/body;\n\
          \x20   proxy_temp_path {prefix}/tmp/proxy;\n\
          \x20   fastcgi_temp_path {prefix}/tmp/fastcgi;\n\
@@ -114,6 +116,7 @@ mod tests {
             commerce_upstream: "127.0.0.1:18082".into(),
             otp_rate: "10r/m".into(),
             otp_burst: "5".into(),
+            access_log: "/dev/null".into(),
         }
     }
 
@@ -129,10 +132,7 @@ mod tests {
 
     #[test]
     fn nginx_accepts_the_rendered_configuration() {
-        let Ok(nginx) = nginx_binary() else {
-            eprintln!("nginx is not installed; skipping nginx -t");
-            return;
-        };
+        let nginx = nginx_binary().unwrap();
         let prefix = std::env::temp_dir().join(format!("gateway-check-{}", std::process::id()));
         let main = render_local(&prefix, &values()).unwrap();
         let output = std::process::Command::new(nginx)
@@ -149,5 +149,135 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+
+    /// A stand-in for both services: answers `200 {}` to every request.
+    fn stub_upstream() -> std::net::SocketAddr {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut writer = stream;
+                    loop {
+                        // Headers only: the gateway sends no body here.
+                        let mut line = String::new();
+                        let mut seen_any = false;
+                        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                            seen_any = true;
+                            if line == "\r\n" {
+                                break;
+                            }
+                            line.clear();
+                        }
+                        if !seen_any {
+                            return;
+                        }
+                        let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+                        if writer.write_all(answer.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    /// Stops the gateway however the test ends: SIGTERM, so that nginx's
+    /// master takes its workers down with it.
+    struct Running(std::process::Child);
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(self.0.id().to_string())
+                .status();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn the_access_log_keeps_no_query_string_or_credential() {
+        use std::io::{Read, Write};
+        let nginx = nginx_binary().unwrap();
+        let upstream = stub_upstream().to_string();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let prefix = std::env::temp_dir().join(format!("gateway-log-{}", std::process::id()));
+        let access_log = prefix.join("logs/access.log");
+        let main = render_local(
+            &prefix,
+            &Values {
+                listen: format!("127.0.0.1:{port}"),
+                auth_upstream: upstream.clone(),
+                commerce_upstream: upstream,
+                access_log: access_log.display().to_string(),
+                ..values()
+            },
+        )
+        .unwrap();
+        let gateway = Running(
+            std::process::Command::new(nginx)
+                .arg("-p")
+                .arg(&prefix)
+                .arg("-c")
+                .arg(&main)
+                .arg("-g")
+                .arg("daemon off;")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut stream = loop {
+            match std::net::TcpStream::connect(("127.0.0.1", port)) {
+                Ok(stream) => break stream,
+                Err(error) if std::time::Instant::now() > deadline => {
+                    panic!("the gateway did not start: {error}")
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            }
+        };
+        let request = "GET /api/v1/admin/users?q=%2B13125550100&email=ops%40example.com&access_token=tok-secret-123 HTTP/1.1\r\n\
+                       Host: shop.test\r\n\
+                       Authorization: Bearer hdr-secret-456\r\n\
+                       Cookie: session=cookie-secret-789\r\n\
+                       Referer: https://shop.test/login?code=492817\r\n\
+                       X-Request-Id: log-check-1\r\n\
+                       Connection: close\r\n\r\n";
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        drop(gateway);
+        let log = fs::read_to_string(&access_log).unwrap();
+        let _ = fs::remove_dir_all(&prefix);
+
+        let line: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+        assert_eq!(line["request_id"], "log-check-1", "{log}");
+        assert_eq!(line["path"], "/api/v1/admin/users", "{log}");
+        assert_eq!(line["status"], 200, "{log}");
+        for secret in [
+            "13125550100",
+            "ops%40example.com",
+            "ops@example.com",
+            "tok-secret-123",
+            "hdr-secret-456",
+            "cookie-secret-789",
+            "492817",
+        ] {
+            assert!(
+                !log.contains(secret),
+                "the access log keeps {secret}: {log}"
+            );
+        }
     }
 }

@@ -248,6 +248,7 @@ impl Stack {
                 // Generous locally: one address runs every automated journey.
                 otp_rate: "6000r/m".to_owned(),
                 otp_burst: "1000".to_owned(),
+                access_log: prefix.join("logs/access.log").display().to_string(),
             },
         )?;
         let child = Command::new(gateway::nginx_binary()?)
