@@ -96,12 +96,14 @@ pub async fn create_admin_account(
 }
 
 /// Writes a new Ed25519 key pair as `DIR/KID.pem` (signing, for
-/// `JWT_SIGNING_KEYS`, mode 0600) and `DIR/KID.pub.pem` (for
-/// `JWT_VERIFY_KEYS`), unless the private key file exists already.
-pub fn keygen(dir: &Path, kid: &str) -> anyhow::Result<()> {
+/// `JWT_SIGNING_KEYS`, mode 0600) and `PUBLIC_DIR/KID.pub.pem` (for
+/// `JWT_VERIFY_KEYS`), unless the private key file exists already. Two
+/// directories, so that commerce-service can be given the public key
+/// without ever seeing the private one.
+pub fn keygen(dir: &Path, public_dir: &Path, kid: &str) -> anyhow::Result<()> {
     use common::keys::{
         ed25519_pkcs8_from_seed, ed25519_public_from_seed, ed25519_spki_from_public,
-        generate_ed25519_seed, pem,
+        generate_ed25519_seed, parse_keyring, pem,
     };
     anyhow::ensure!(
         !kid.is_empty()
@@ -111,18 +113,31 @@ pub fn keygen(dir: &Path, kid: &str) -> anyhow::Result<()> {
         "--kid is letters, digits, - and _"
     );
     let private_path = dir.join(format!("{kid}.pem"));
-    let public_path = dir.join(format!("{kid}.pub.pem"));
+    let public_path = public_dir.join(format!("{kid}.pub.pem"));
+    for dir in [dir, public_dir] {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let write_public = |seed: &[u8]| -> anyhow::Result<()> {
+        let public = ed25519_public_from_seed(seed)?;
+        std::fs::write(
+            &public_path,
+            pem("PUBLIC KEY", &ed25519_spki_from_public(&public)?),
+        )
+        .with_context(|| format!("writing {}", public_path.display()))
+    };
     if private_path.exists() {
+        // Kept; its public half is written again where it is missing (a
+        // public directory added after the key was made).
+        if !public_path.exists() {
+            let keyring = parse_keyring(&format!("{kid}={}", private_path.display()), "--dir")?;
+            write_public(&keyring[0].1.0)?;
+            println!("wrote {} from the existing key", public_path.display());
+        }
         println!("{} exists; keeping it", private_path.display());
         return Ok(());
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let seed = generate_ed25519_seed()?;
-    let public = ed25519_public_from_seed(&seed)?;
-    std::fs::write(
-        &public_path,
-        pem("PUBLIC KEY", &ed25519_spki_from_public(&public)?),
-    )?;
+    write_public(&seed)?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -139,4 +154,37 @@ pub fn keygen(dir: &Path, kid: &str) -> anyhow::Result<()> {
         public_path.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keygen;
+
+    #[test]
+    fn keygen_puts_the_public_key_apart_from_the_private_one() {
+        let root = std::env::temp_dir().join(format!("keygen-{}", uuid::Uuid::new_v4().simple()));
+        let (private, public) = (root.join("signing"), root.join("public"));
+        keygen(&private, &public, "k1").unwrap();
+        assert!(private.join("k1.pem").is_file());
+        assert!(
+            !private.join("k1.pub.pem").exists(),
+            "no public key beside the private one"
+        );
+        assert!(public.join("k1.pub.pem").is_file());
+        assert!(
+            !public.join("k1.pem").exists(),
+            "the public directory holds no private key"
+        );
+        let first = std::fs::read_to_string(public.join("k1.pub.pem")).unwrap();
+
+        // Run again with the public key gone: the key is kept, and its public
+        // half is derived again, identical.
+        std::fs::remove_file(public.join("k1.pub.pem")).unwrap();
+        keygen(&private, &public, "k1").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(public.join("k1.pub.pem")).unwrap(),
+            first
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }

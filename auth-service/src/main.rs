@@ -29,8 +29,13 @@ enum Command {
     /// JWT_SIGNING_KEYS) and `DIR/KID.pub.pem` (for JWT_VERIFY_KEYS), unless
     /// the private key file exists already.
     Keygen {
+        /// Where the private key goes (readable by auth-service only).
         #[arg(long)]
         dir: std::path::PathBuf,
+        /// Where the public key goes (what commerce-service mounts);
+        /// the private key's directory by default.
+        #[arg(long)]
+        public_dir: Option<std::path::PathBuf>,
         #[arg(long)]
         kid: String,
     },
@@ -57,8 +62,13 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = common::telemetry::init(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
     let command = Cli::parse().command.unwrap_or(Command::Serve);
     // Key generation needs no settings, database or Redis.
-    if let Command::Keygen { dir, kid } = &command {
-        return cli::keygen(dir, kid);
+    if let Command::Keygen {
+        dir,
+        public_dir,
+        kid,
+    } = &command
+    {
+        return cli::keygen(dir, public_dir.as_deref().unwrap_or(dir), kid);
     }
     let state = AppState::connect(Settings::from_env()?)?;
     match command {

@@ -3,6 +3,8 @@
 
 pub mod bench;
 pub mod database;
+#[cfg(test)]
+mod deploy_checks;
 pub mod gateway;
 pub mod stack;
 

@@ -1,0 +1,138 @@
+//! What the deployment files promise about secrets and trust, read from
+//! the files themselves: commerce-service never mounts the private signing
+//! key, auth-service believes `X-Forwarded-For` from the gateway alone, and
+//! in Kubernetes only the gateway (and commerce-service, for auth-service)
+//! can reach the services.
+
+use std::fs;
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+use crate::workspace_root;
+
+fn load(path: &str) -> Vec<Yaml> {
+    let text = fs::read_to_string(workspace_root().join(path)).unwrap();
+    YamlLoader::load_from_str(&text).unwrap()
+}
+
+fn strings(list: &Yaml) -> Vec<String> {
+    list.as_vec()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `(volume, mount point)` of each named-volume mount of a compose service.
+fn mounts(service: &Yaml) -> Vec<(String, String)> {
+    strings(&service["volumes"])
+        .iter()
+        .filter_map(|entry| {
+            let mut parts = entry.split(':');
+            Some((parts.next()?.to_owned(), parts.next()?.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn compose_gives_commerce_service_the_public_key_only() {
+    let compose = &load("docker-compose.yml")[0];
+    let services = compose["services"].as_hash().unwrap();
+    let keygen = &compose["services"]["keygen"];
+    let command = strings(&keygen["command"]);
+    let flag = |name: &str| {
+        let at = command.iter().position(|arg| arg == name).unwrap();
+        command[at + 1].clone()
+    };
+    let volume_at = |path: String| {
+        mounts(keygen)
+            .into_iter()
+            .find(|(_, mount)| *mount == path)
+            .map(|(volume, _)| volume)
+            .unwrap()
+    };
+    let (private, public) = (volume_at(flag("--dir")), volume_at(flag("--public-dir")));
+    assert_ne!(private, public, "the key pair is split over two volumes");
+
+    let mut commerce_containers = 0;
+    for (name, service) in services {
+        let image = service["image"].as_str().unwrap_or_default();
+        if !image.starts_with("shop/commerce-service") {
+            continue;
+        }
+        commerce_containers += 1;
+        let volumes: Vec<String> = mounts(service).into_iter().map(|(v, _)| v).collect();
+        assert!(
+            !volumes.contains(&private),
+            "{name:?} mounts the private signing key's volume {private:?}"
+        );
+        assert!(volumes.contains(&public), "{name:?} gets the public key");
+    }
+    assert!(commerce_containers >= 2, "the seed job and the service");
+}
+
+#[test]
+fn compose_trusts_the_gateways_address_alone() {
+    let compose = &load("docker-compose.yml")[0];
+    let trusted = compose["x-service-env"]["TRUSTED_PROXIES"]
+        .as_str()
+        .unwrap();
+    let gateway = compose["services"]["gateway"]["networks"]["default"]["ipv4_address"]
+        .as_str()
+        .expect("the gateway has a fixed address");
+    assert_eq!(trusted, format!("{gateway}/32"));
+}
+
+#[test]
+fn kubernetes_lets_only_the_gateway_reach_the_services() {
+    let policies = load("deploy/k8s/network-policies.yaml");
+    let allowed_apps = |app: &str| -> Vec<String> {
+        let policy = policies
+            .iter()
+            .find(|doc| doc["spec"]["podSelector"]["matchLabels"]["app"].as_str() == Some(app))
+            .unwrap_or_else(|| panic!("a NetworkPolicy selects {app}"));
+        assert_eq!(strings(&policy["spec"]["policyTypes"]), ["Ingress"]);
+        let mut apps = Vec::new();
+        for rule in policy["spec"]["ingress"].as_vec().unwrap() {
+            for peer in rule["from"].as_vec().expect("every rule names its peers") {
+                if let Some(app) = peer["podSelector"]["matchLabels"]["app"].as_str() {
+                    apps.push(app.to_owned());
+                } else {
+                    let namespace =
+                        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                            .as_str();
+                    assert_eq!(
+                        namespace,
+                        Some("monitoring"),
+                        "an unexpected peer: {peer:?}"
+                    );
+                }
+            }
+        }
+        apps.sort();
+        apps
+    };
+    assert_eq!(
+        allowed_apps("auth-service"),
+        ["commerce-service", "gateway"]
+    );
+    assert_eq!(allowed_apps("commerce-service"), ["gateway"]);
+
+    // And the range auth-service trusts is a narrow one.
+    let auth = load("deploy/k8s/auth-service.yaml");
+    let env = auth[0]["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_vec()
+        .unwrap();
+    let trusted = env
+        .iter()
+        .find(|var| var["name"].as_str() == Some("TRUSTED_PROXIES"))
+        .and_then(|var| var["value"].as_str())
+        .unwrap();
+    for range in trusted.split(',') {
+        let prefix: u8 = range.split('/').nth(1).unwrap_or("32").parse().unwrap();
+        assert!(prefix >= 24, "TRUSTED_PROXIES {range} is wider than a /24");
+    }
+}
