@@ -37,6 +37,7 @@ pub struct Settings {
     pub auth_breaker_open: Duration,
     pub pending_order_ttl: Duration,
     pub max_pending_orders: i64,
+    pub max_held_units_per_sku: i64,
     /// How often the expiry task looks for overdue pending orders.
     pub expiry_sweep_interval: Duration,
     pub default_market: String,
@@ -85,6 +86,7 @@ impl Settings {
             auth_breaker_open: Duration::from_millis(env.parse("AUTH_BREAKER_OPEN_MS", 2000)?),
             pending_order_ttl: Duration::from_secs(env.parse("PENDING_ORDER_TTL_SECONDS", 86_400)?),
             max_pending_orders: env.parse("MAX_PENDING_ORDERS", 10)?,
+            max_held_units_per_sku: env.parse("MAX_HELD_UNITS_PER_SKU", 20)?,
             expiry_sweep_interval: Duration::from_millis(env.parse("EXPIRY_SWEEP_MS", 30_000)?),
             default_market: env.string("DEFAULT_MARKET", "us").to_ascii_lowercase(),
         };
@@ -103,6 +105,10 @@ impl Settings {
         ensure!(
             settings.max_pending_orders >= 1,
             "MAX_PENDING_ORDERS must be at least 1"
+        );
+        ensure!(
+            settings.max_held_units_per_sku >= 1,
+            "MAX_HELD_UNITS_PER_SKU must be at least 1"
         );
         ensure!(
             settings.auth_url.starts_with("http://") || settings.auth_url.starts_with("https://"),

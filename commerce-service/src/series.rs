@@ -30,6 +30,7 @@ const COUNTERS: &[CounterSeries] = &[
             "unavailable",
             "idempotency_conflict",
             "too_many_pending_orders",
+            "held_units_limit",
             "validation_failed",
             "error",
         ],

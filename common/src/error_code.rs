@@ -45,6 +45,7 @@ pub enum ErrorCode {
     SlugTaken,
     SkuCodeTaken,
     TooManyPendingOrders,
+    HeldUnitsLimit,
     // 413
     PayloadTooLarge,
     // 415
@@ -86,7 +87,8 @@ impl ErrorCode {
             | EmailTaken
             | SlugTaken
             | SkuCodeTaken
-            | TooManyPendingOrders => StatusCode::CONFLICT,
+            | TooManyPendingOrders
+            | HeldUnitsLimit => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ValidationFailed | CartEmpty => StatusCode::UNPROCESSABLE_ENTITY,
@@ -127,6 +129,7 @@ impl ErrorCode {
             SlugTaken => "slug_taken",
             SkuCodeTaken => "sku_code_taken",
             TooManyPendingOrders => "too_many_pending_orders",
+            HeldUnitsLimit => "held_units_limit",
             PayloadTooLarge => "payload_too_large",
             UnsupportedMediaType => "unsupported_media_type",
             ValidationFailed => "validation_failed",

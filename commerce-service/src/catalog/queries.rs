@@ -45,6 +45,8 @@ pub struct SkuRow {
     pub attributes: Value,
     pub stock: i32,
     pub is_active: bool,
+    /// Units that pending (unpaid) orders hold.
+    pub held: i64,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -165,7 +167,11 @@ pub async fn priced_skus(
 pub async fn skus_of(db: impl PgExecutor<'_>, product_id: ProductId) -> sqlx::Result<Vec<SkuRow>> {
     sqlx::query_as!(
         SkuRow,
-        "select id, product_id, code, attributes, stock, is_active from skus where product_id = $1 order by id",
+        r#"select id, product_id, code, attributes, stock, is_active,
+                  (select coalesce(sum(ol.quantity), 0)
+                     from orders o join order_lines ol on ol.order_id = o.id
+                    where o.status = 'pending' and ol.sku_id = skus.id)::bigint as "held!"
+           from skus where product_id = $1 order by id"#,
         product_id.0
     )
     .fetch_all(db)
@@ -177,7 +183,11 @@ pub async fn skus_of(db: impl PgExecutor<'_>, product_id: ProductId) -> sqlx::Re
 pub async fn sku(db: impl PgExecutor<'_>, id: SkuId) -> sqlx::Result<Option<SkuRow>> {
     sqlx::query_as!(
         SkuRow,
-        "select id, product_id, code, attributes, stock, is_active from skus where id = $1",
+        r#"select id, product_id, code, attributes, stock, is_active,
+                  (select coalesce(sum(ol.quantity), 0)
+                     from orders o join order_lines ol on ol.order_id = o.id
+                    where o.status = 'pending' and ol.sku_id = skus.id)::bigint as "held!"
+           from skus where id = $1"#,
         id.0
     )
     .fetch_optional(db)

@@ -92,7 +92,12 @@ pub struct AdminSkuView {
     pub code: String,
     #[schema(value_type = Object)]
     pub attributes: Value,
+    /// Units left to sell.
     pub stock: i32,
+    /// Units taken from stock by orders still awaiting confirmation
+    /// (unpaid): they return to stock if those orders expire or are
+    /// cancelled.
+    pub held: i64,
     pub is_active: bool,
     /// Minor units by market code.
     pub prices: HashMap<String, i64>,
@@ -131,6 +136,7 @@ pub fn admin_skus(skus: Vec<SkuRow>, prices: Vec<PriceRow>) -> Vec<AdminSkuView>
             code: sku.code,
             attributes: sku.attributes,
             stock: sku.stock,
+            held: sku.held,
             is_active: sku.is_active,
         })
         .collect()

@@ -33,6 +33,9 @@ pub struct Checkout<'a> {
     pub shipping_address: Option<&'a Value>,
     pub pending_seconds: i64,
     pub max_pending_orders: i64,
+    /// Units of one SKU one customer's pending orders may hold together:
+    /// unpaid orders hold stock, and accounts are free.
+    pub max_held_units_per_sku: i64,
 }
 
 /// The order a checkout answers with, whether this request made it or an
@@ -89,6 +92,19 @@ async fn attempt(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome,
                 .with_skus(unavailable)
                 .into(),
         );
+    }
+    let over_held: Vec<i64> = lines
+        .iter()
+        .filter(|l| l.held + i64::from(l.quantity) > request.max_held_units_per_sku)
+        .map(|l| l.sku_id.0)
+        .collect();
+    if !over_held.is_empty() {
+        return Err(Problem::new(
+            ErrorCode::HeldUnitsLimit,
+            "your orders awaiting confirmation already hold as many of these items as one customer may",
+        )
+        .with_skus(over_held)
+        .into());
     }
     let short: Vec<i64> = lines
         .iter()

@@ -56,6 +56,8 @@ pub struct CheckoutLineRow {
     pub sku_active: bool,
     pub product_active: bool,
     pub unit_price_minor: Option<i64>,
+    /// Units of this SKU the user's pending orders already hold.
+    pub held: i64,
 }
 
 /// What a new order is made of.
@@ -208,7 +210,11 @@ pub async fn lock_checkout_lines(
         CheckoutLineRow,
         r#"select c.id as cart_id, ci.sku_id, s.product_id, p.name, ci.quantity, s.stock,
                   s.is_active as sku_active, p.is_active as product_active,
-                  pr.amount_minor as "unit_price_minor?"
+                  pr.amount_minor as "unit_price_minor?",
+                  (select coalesce(sum(ol.quantity), 0)
+                     from orders o join order_lines ol on ol.order_id = o.id
+                    where o.user_id = c.user_id and o.status = 'pending'
+                      and ol.sku_id = s.id)::bigint as "held!"
            from carts c
            join cart_items ci on ci.cart_id = c.id
            join skus s on s.id = ci.sku_id

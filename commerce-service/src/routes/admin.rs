@@ -24,7 +24,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_product))
-        .routes(routes!(update_product))
+        .routes(routes!(get_product, update_product))
         .routes(routes!(set_sku_stock))
         .routes(routes!(set_sku_price))
         .routes(routes!(list_all_orders))
@@ -58,6 +58,20 @@ async fn create_product(
 ) -> Result<(StatusCode, axum::Json<AdminProductView>), ApiError> {
     let product = catalog_admin::create_product(&db, &markets, &body).await?;
     Ok((StatusCode::CREATED, axum::Json(product)))
+}
+
+/// A product as admins see it: every SKU, hidden or not, with its stock,
+/// the units pending orders hold, and its prices.
+#[utoipa::path(get, path = "/api/v1/admin/products/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = AdminProductView), (status = 404, description = "`not_found`")))]
+async fn get_product(
+    State(db): State<PgPool>,
+    _admin: Admin,
+    Path(Id(id)): Path<Id>,
+) -> Result<axum::Json<AdminProductView>, ApiError> {
+    Ok(axum::Json(
+        catalog_admin::product_view(&db, ProductId(id)).await?,
+    ))
 }
 
 /// Changes a product's name, description or whether it is sold.

@@ -68,7 +68,7 @@ fn parse_create_order(
     params(("Idempotency-Key" = String, Header, description = "1 to 255 printable ASCII characters")),
     request_body(content = Option<CreateOrder>),
     responses((status = 201, body = OrderView), (status = 200, body = OrderView, description = "a replay"),
-              (status = 409, description = "`out_of_stock`, `unavailable`, `idempotency_conflict`, `too_many_pending_orders`"),
+              (status = 409, description = "`out_of_stock`, `unavailable`, `idempotency_conflict`, `too_many_pending_orders`, `held_units_limit`"),
               (status = 422, description = "`cart_empty` or `validation_failed`")))]
 async fn create_order(
     State(state): State<AppState>,
@@ -96,6 +96,7 @@ async fn create_order(
             shipping_address: address.as_ref(),
             pending_seconds: state.settings.pending_order_ttl.as_secs() as i64,
             max_pending_orders: state.settings.max_pending_orders,
+            max_held_units_per_sku: state.settings.max_held_units_per_sku,
         },
     )
     .await;

@@ -336,3 +336,76 @@ async fn a_user_holds_at_most_the_configured_pending_orders(pool: PgPool) {
     .await;
     assert_eq!(stack.stock_of(item.sku_id).await, 8);
 }
+
+#[sqlx::test(migrator = "commerce_service::MIGRATOR")]
+async fn one_customers_pending_orders_hold_at_most_the_configured_units_of_a_sku(pool: PgPool) {
+    let stack = spawn_with(pool, &[("MAX_HELD_UNITS_PER_SKU", "5")]).await;
+    let admin = stack.admin_token().await;
+    let item = stack
+        .create_item(&admin, "scarce", 100, json!({"us": 100}))
+        .await;
+    let other = stack
+        .create_item(&admin, "plenty", 100, json!({"us": 100}))
+        .await;
+    let buyer = stack.login("+13128059851", "us").await;
+    stack.add_to_cart(&buyer, item.sku_id, 3).await;
+    let (status, first) = read(stack.checkout(&buyer, "1").await).await;
+    assert_eq!(status, StatusCode::CREATED);
+    // Three held, three more asked for: over five, and the answer names the SKU.
+    stack.add_to_cart(&buyer, item.sku_id, 3).await;
+    stack.add_to_cart(&buyer, other.sku_id, 1).await;
+    let body = expect_problem(stack.checkout(&buyer, "2").await, 409, "held_units_limit").await;
+    assert_eq!(body["skus"], json!([item.sku_id]));
+    assert_eq!(stack.stock_of(item.sku_id).await, 97, "nothing taken");
+    // Up to the cap is fine.
+    stack
+        .call(
+            Method::PUT,
+            &format!("/api/v1/cart/items/{}", item.sku_id),
+            &buyer.token,
+            Some(json!({"quantity": 2})),
+        )
+        .await;
+    assert_eq!(
+        stack.checkout(&buyer, "3").await.status(),
+        StatusCode::CREATED
+    );
+
+    // Admins see what pending orders hold, apart from what is left to sell.
+    let product = format!("/api/v1/admin/products/{}", item.product_id);
+    let (status, view) = read(stack.get(&product, &admin).await).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(
+        (
+            view["skus"][0]["stock"].as_i64(),
+            view["skus"][0]["held"].as_i64()
+        ),
+        (Some(95), Some(5))
+    );
+    // Another customer is not limited by this one's orders.
+    let neighbour = stack.login("+13128059852", "us").await;
+    stack.add_to_cart(&neighbour, item.sku_id, 5).await;
+    assert_eq!(
+        stack.checkout(&neighbour, "n").await.status(),
+        StatusCode::CREATED
+    );
+    // A cancelled order holds nothing any more.
+    let cancel = format!("/api/v1/orders/{}/cancel", first["id"]);
+    assert_eq!(
+        stack
+            .call(Method::POST, &cancel, &buyer.token, None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let (_, view) = read(stack.get(&product, &admin).await).await;
+    assert_eq!(
+        (
+            view["skus"][0]["stock"].as_i64(),
+            view["skus"][0]["held"].as_i64()
+        ),
+        (Some(93), Some(7))
+    );
+    let missing = stack.get("/api/v1/admin/products/999999", &admin).await;
+    expect_problem(missing, 404, "not_found").await;
+}
