@@ -50,6 +50,7 @@ pub fn start(root: &std::path::Path) -> anyhow::Result<(Stack, u16)> {
             ("OTP_VERIFY_PER_IP_HOUR", "100000000"),
             ("LOGIN_PER_IP_HOUR", "100000000"),
             ("MAX_PENDING_ORDERS", "1000000"),
+            ("MAX_HELD_UNITS_PER_SKU", "1000000000"),
             // Sized for a database on 2 cores (PostgreSQL's advice: about
             // twice the cores, plus a few): measured best among 4, 6, 8, 12,
             // 16 and 32 here (bench/FINDINGS.md).
