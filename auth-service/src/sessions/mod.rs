@@ -76,12 +76,33 @@ pub fn device_name(name: Option<String>) -> Result<Option<String>, &'static str>
     match name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()) {
         Some(name)
             if name.chars().count() > MAX_DEVICE_NAME_CHARS
-                || name.chars().any(char::is_control) =>
+                || name
+                    .chars()
+                    .any(|c| c.is_control() || is_deceptive_format(c)) =>
         {
             Err("must be at most 100 printable characters")
         }
         other => Ok(other),
     }
+}
+
+/// Invisible characters that change how the text around them is shown:
+/// bidirectional overrides, embeddings, isolates and marks (a device name
+/// shown in a session list could otherwise read backwards, "Trojan Source"
+/// style), line and paragraph separators, and the byte-order mark. Joiners
+/// stay allowed: emoji sequences need them.
+fn is_deceptive_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{FEFF}'
+    )
 }
 
 /// `401 refresh_invalid`: unknown, expired, or of an ended session.

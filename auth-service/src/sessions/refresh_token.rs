@@ -91,14 +91,23 @@ impl RefreshToken {
         }
         let rest = text.strip_prefix("rt_")?;
         let mut parts = rest.split('.');
-        let (user, session, body) = (parts.next()?, parts.next()?, parts.next()?);
+        let (user, session, body_text) = (parts.next()?, parts.next()?, parts.next()?);
         if parts.next().is_some() {
             return None;
         }
         let user_id = UserId(user.parse::<i64>().ok().filter(|id| *id > 0)?);
         let session_id = SessionId(Uuid::try_parse(session).ok()?);
-        let body = URL_SAFE_NO_PAD.decode(body).ok()?;
+        let body = URL_SAFE_NO_PAD.decode(body_text).ok()?;
         if body.len() != 32 + TAG_BYTES {
+            return None;
+        }
+        // One token, one spelling: `+19`, `019`, a hyphenated, braced or
+        // upper-case session id, or base64 with stray bits name the same
+        // token but are not what we issued.
+        let canonical = user == user_id.0.to_string()
+            && session == session_id.0.simple().to_string()
+            && URL_SAFE_NO_PAD.encode(&body) == body_text;
+        if !canonical {
             return None;
         }
         let token = Self {
@@ -152,5 +161,26 @@ mod tests {
         ] {
             assert_eq!(RefreshToken::decode(bad, &keys), None);
         }
+    }
+
+    #[test]
+    fn only_the_issued_spelling_of_a_token_decodes() {
+        let keys = keys();
+        let token = RefreshToken::first(UserId(19), SessionId::new());
+        let text = token.encode(&keys);
+        let simple = token.session_id.0.simple().to_string();
+        let hyphenated = token.session_id.0.hyphenated().to_string();
+        for respelled in [
+            text.replacen("rt_19.", "rt_+19.", 1),
+            text.replacen("rt_19.", "rt_019.", 1),
+            text.replacen(&simple, &hyphenated, 1),
+            text.replacen(&simple, &simple.to_uppercase(), 1),
+            text.replacen(&simple, &format!("{{{hyphenated}}}"), 1),
+            text.replacen(&simple, &format!("urn:uuid:{hyphenated}"), 1),
+        ] {
+            assert_ne!(respelled, text);
+            assert_eq!(RefreshToken::decode(&respelled, &keys), None, "{respelled}");
+        }
+        assert_eq!(RefreshToken::decode(&text, &keys), Some(token));
     }
 }

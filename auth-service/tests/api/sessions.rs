@@ -241,3 +241,34 @@ async fn me_answers_the_callers_profile(pool: PgPool) {
     )
     .await;
 }
+
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn a_device_name_that_would_read_backwards_or_break_lines_is_422(pool: PgPool) {
+    let app = spawn(pool).await;
+    app.send_code(PHONE).await;
+    let code = app.latest_code(PHONE).await;
+    for name in [
+        "phone\u{202E}enohp",
+        "\u{2067}isolate\u{2069}",
+        "left\u{200F}mark",
+        "two\u{2028}lines",
+        "tab\there",
+    ] {
+        let response = app
+            .post(
+                "/api/v1/auth/verify-code",
+                json!({ "phone": PHONE, "verification_code": code, "device_name": name }),
+            )
+            .await;
+        let body = expect_problem(response, 422, "validation_failed").await;
+        assert_eq!(body["errors"][0]["field"], "device_name", "{body}");
+    }
+    // Emoji sequences (with their joiners) are names like any other.
+    let response = app
+        .post(
+            "/api/v1/auth/verify-code",
+            json!({ "phone": PHONE, "verification_code": code, "device_name": "Family 👨\u{200D}👩\u{200D}👧 tablet" }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
