@@ -25,6 +25,8 @@ pub struct Settings {
     pub jwt_issuer: String,
     pub jwt_audience: String,
     pub jwt_leeway_seconds: u64,
+    /// auth-service's access-token lifetime: no token may claim more.
+    pub access_token_ttl_seconds: u64,
     pub internal_api_token: SecretString,
     pub auth_url: String,
     /// Lifetime of a positive token-status answer; zero disables the cache.
@@ -75,6 +77,7 @@ impl Settings {
             jwt_issuer: env.string("JWT_ISSUER", "auth-service"),
             jwt_audience: env.string("JWT_AUDIENCE", "shop-api"),
             jwt_leeway_seconds: env.parse("JWT_LEEWAY_SECONDS", 30)?,
+            access_token_ttl_seconds: env.parse("ACCESS_TOKEN_TTL_SECONDS", 1800)?,
             internal_api_token,
             auth_url: env
                 .string("AUTH_URL", "http://127.0.0.1:8081")

@@ -45,6 +45,7 @@ impl AppState {
                 issuer: settings.jwt_issuer.clone(),
                 audience: settings.jwt_audience.clone(),
                 leeway_seconds: settings.jwt_leeway_seconds,
+                max_lifetime_seconds: settings.access_token_ttl_seconds,
             },
         );
         let token_status = StatusClient::new(

@@ -51,6 +51,7 @@ fn verifier(algorithm: JwtAlgorithm) -> Verifier {
             issuer: "auth-service".into(),
             audience: "shop-api".into(),
             leeway_seconds: 30,
+            max_lifetime_seconds: 1800,
         },
     )
 }

@@ -1,6 +1,9 @@
 //! Local verification of access tokens (RFC 8725): the algorithm is pinned,
-//! the key is picked by `kid` from the keyring, and `iss`, `aud`, `typ`,
-//! `exp` are checked with an explicit leeway. Tokens already verified are
+//! the key is picked by `kid` from the keyring, a header with critical
+//! extensions (`crit`) is refused (RFC 7515 §4.1.11: we understand none),
+//! `iss`, `aud`, `typ`, `exp` are checked with an explicit leeway, and no
+//! token may live longer than an access token does (`exp - iat`).
+//! Tokens already verified are
 //! cached by the SHA-256 of the whole token string, so a client that sends
 //! the same token for 30 minutes pays for one signature check.
 
@@ -50,6 +53,9 @@ pub struct VerifierSettings {
     pub issuer: String,
     pub audience: String,
     pub leeway_seconds: u64,
+    /// The longest `exp - iat` accepted: the access-token lifetime. A
+    /// token claiming to live longer was not minted by our issuer.
+    pub max_lifetime_seconds: u64,
 }
 
 /// Verifies access tokens; cheap to clone (shared cache).
@@ -122,15 +128,26 @@ impl Verifier {
         Ok(claims)
     }
 
-    /// Verifies everything except expiry: for logout, which accepts an
-    /// expired but correctly signed token.
-    pub fn verify_ignoring_expiry(&self, token: &str) -> Result<AccessClaims, VerifyError> {
+    /// Verifies everything, accepting a token that expired no more than
+    /// `expired_for_at_most_seconds` ago: for logout, which ends the session
+    /// of an expired but correctly signed token, as long as that session
+    /// could still be alive.
+    pub fn verify_recently_expired(
+        &self,
+        token: &str,
+        expired_for_at_most_seconds: u64,
+    ) -> Result<AccessClaims, VerifyError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(VerifyError::Invalid);
         }
         let mut validation = (*self.validation).clone();
         validation.validate_exp = false;
-        self.decode(token, &validation)
+        let claims = self.decode(token, &validation)?;
+        let grace = (self.settings.leeway_seconds).saturating_add(expired_for_at_most_seconds);
+        if claims.exp.saturating_add(grace as i64) < now_unix() {
+            return Err(VerifyError::Expired);
+        }
+        Ok(claims)
     }
 
     fn check_time(&self, claims: Arc<AccessClaims>) -> Result<Arc<AccessClaims>, VerifyError> {
@@ -147,6 +164,9 @@ impl Verifier {
 
     fn decode(&self, token: &str, validation: &Validation) -> Result<AccessClaims, VerifyError> {
         let header = decode_header(token).map_err(|_| VerifyError::Invalid)?;
+        if header.crit.is_some() {
+            return Err(VerifyError::Invalid);
+        }
         // Never trust the header's alg: it must be the configured one.
         if header.alg != self.keyring.algorithm.jwt() {
             return Err(VerifyError::Invalid);
@@ -160,9 +180,11 @@ impl Verifier {
             })?;
         let claims = data.claims;
         let leeway = self.settings.leeway_seconds as i64;
+        let max_lifetime = self.settings.max_lifetime_seconds as i64 + leeway;
         if claims.typ != ACCESS_TYP
             || claims.user_id().is_none()
             || claims.iat > now_unix() + leeway
+            || claims.exp.saturating_sub(claims.iat) > max_lifetime
         {
             return Err(VerifyError::Invalid);
         }
@@ -216,6 +238,7 @@ mod tests {
             issuer: "auth-service".into(),
             audience: "shop-api".into(),
             leeway_seconds: 30,
+            max_lifetime_seconds: 1800,
         }
     }
 
@@ -325,6 +348,37 @@ mod tests {
     }
 
     #[test]
+    fn a_critical_header_extension_is_refused() {
+        let verifier = ed_verifier();
+        let mut header = Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(DEV_KID.into());
+        header.crit = Some(vec!["exp".into()]);
+        let token = encode(&header, &claims(), &ed_key()).unwrap();
+        assert_eq!(verifier.verify(&token), Err(VerifyError::Invalid));
+        // The same token without it verifies.
+        header.crit = None;
+        let token = encode(&header, &claims(), &ed_key()).unwrap();
+        assert!(verifier.verify(&token).is_ok());
+    }
+
+    #[test]
+    fn a_token_claiming_to_live_longer_than_an_access_token_is_refused() {
+        let verifier = ed_verifier();
+        for exp_after_iat in [1800 + 31, 86_400, i64::MAX / 2] {
+            let mut long = claims();
+            long.exp = long.iat.saturating_add(exp_after_iat);
+            assert_eq!(
+                verifier.verify(&sign_ed(&long, DEV_KID)),
+                Err(VerifyError::Invalid),
+                "exp = iat + {exp_after_iat}"
+            );
+        }
+        let mut longest = claims();
+        longest.exp = longest.iat + 1800 + 30;
+        assert!(verifier.verify(&sign_ed(&longest, DEV_KID)).is_ok());
+    }
+
+    #[test]
     fn wrong_issuer_audience_typ_and_missing_claims_are_refused() {
         let verifier = ed_verifier();
         let mut wrong = claims();
@@ -367,7 +421,15 @@ mod tests {
         let mut long_expired = claims();
         long_expired.exp = now_unix() - 3600;
         let token = sign_ed(&long_expired, DEV_KID);
-        assert_eq!(verifier.verify_ignoring_expiry(&token).unwrap().sub, "19");
+        assert_eq!(
+            verifier.verify_recently_expired(&token, 7200).unwrap().sub,
+            "19"
+        );
+        assert_eq!(
+            verifier.verify_recently_expired(&token, 600),
+            Err(VerifyError::Expired),
+            "expired an hour ago, beyond ten minutes"
+        );
     }
 
     #[test]

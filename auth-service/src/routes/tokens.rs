@@ -45,11 +45,12 @@ async fn refresh(
 }
 
 /// Ends this session. Takes the access token (an expired but correctly
-/// signed one too) or, without one, `{"refresh_token"}` in the body.
+/// signed one too, if it expired within the refresh idle lifetime) or,
+/// without one, `{"refresh_token"}` in the body.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "tokens",
     request_body(content = Option<RefreshRequest>, description = "only without an Authorization header"),
     responses((status = 204, description = "the session has ended (or had already)"),
-              (status = 401, description = "`missing_token`, `invalid_token` or `refresh_invalid`")))]
+              (status = 401, description = "`missing_token`, `invalid_token`, `token_expired` (expired longer ago than a session may sit idle) or `refresh_invalid`")))]
 async fn logout(
     State(sessions): State<Sessions>,
     State(verifier): State<Verifier>,
@@ -70,7 +71,10 @@ fn session_to_end(
     body: &Bytes,
 ) -> Result<(UserId, SessionId), Problem> {
     if headers.contains_key(header::AUTHORIZATION) {
-        let claims = verifier.verify_ignoring_expiry(bearer_token(headers)?)?;
+        // A token that expired longer ago than a session can sit idle
+        // belongs to a session that has ended by itself.
+        let claims = verifier
+            .verify_recently_expired(bearer_token(headers)?, sessions.idle_lifetime_seconds())?;
         let user_id = claims.user_id().ok_or(VerifyError::Invalid)?;
         return Ok((user_id, claims.session_id()));
     }

@@ -114,6 +114,11 @@ pub fn refresh_invalid() -> Problem {
 }
 
 impl Sessions {
+    /// How long a session lives without a refresh (`REFRESH_IDLE_SECONDS`).
+    pub fn idle_lifetime_seconds(&self) -> u64 {
+        self.policy.refresh_idle_seconds
+    }
+
     pub fn new(
         db: PgPool,
         store: RedisStore,

@@ -75,6 +75,30 @@ async fn logout_takes_an_expired_access_token_or_a_refresh_token(pool: PgPool) {
     )
     .await;
 
+    // A token that expired longer ago than a session may sit idle (7 days)
+    // ends nothing.
+    let third = app.login_phone(PHONE).await;
+    let ancient = issuer
+        .issue(
+            auth_service::sessions::signing::Subject {
+                session_id: common::ids::SessionId(
+                    third["session_id"].as_str().unwrap().parse().unwrap(),
+                ),
+                ..subject
+            },
+            now_unix() - 8 * 86_400,
+        )
+        .unwrap();
+    let response = app
+        .call(Method::POST, "/api/v1/auth/logout", &ancient, None)
+        .await;
+    expect_problem(response, 401, "token_expired").await;
+    assert_eq!(
+        app.refresh(refresh_token(&third)).await.status(),
+        StatusCode::OK,
+        "the session lives on"
+    );
+
     let other = app.login_phone(PHONE).await;
     let response = app
         .post(
