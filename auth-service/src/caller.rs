@@ -11,7 +11,7 @@ use common::claims::AccessClaims;
 use common::error_code::ErrorCode;
 use common::ids::{SessionId, UserId};
 use common::token_status::RevocationReason;
-use common::verifier::{VerifyError, bearer_token};
+use common::verifier::{VerifyError, bearer_token, now_unix};
 use secrecy::ExposeSecret as _;
 use subtle::ConstantTimeEq as _;
 
@@ -24,6 +24,16 @@ pub struct AuthUser {
     pub user_id: UserId,
     pub session_id: SessionId,
     pub claims: Arc<AccessClaims>,
+}
+
+impl AuthUser {
+    /// Whether the login that started this session happened within the
+    /// last `seconds` (a refresh is not a login: it keeps the time).
+    pub fn logged_in_within(&self, seconds: u64) -> bool {
+        self.claims
+            .auth_time
+            .is_some_and(|at| now_unix().saturating_sub(at) <= seconds as i64)
+    }
 }
 
 impl FromRequestParts<AppState> for AuthUser {

@@ -99,6 +99,8 @@ pub struct Settings {
     pub refresh_idle_seconds: u64,
     pub session_max_seconds: u64,
     pub refresh_grace_seconds: u64,
+    /// How recent a login must be for account deletion.
+    pub reauth_max_age_seconds: u64,
     pub internal_api_token: SecretString,
     /// Server key for code hashes and refresh-token MACs and successors.
     pub auth_secret_key: SecretString,
@@ -158,6 +160,7 @@ impl Settings {
             refresh_idle_seconds: env.parse("REFRESH_IDLE_SECONDS", 604_800)?,
             session_max_seconds: env.parse("SESSION_MAX_SECONDS", 7_776_000)?,
             refresh_grace_seconds: env.parse("REFRESH_GRACE_SECONDS", 10)?,
+            reauth_max_age_seconds: env.parse("REAUTH_MAX_AGE_SECONDS", 300)?,
             internal_api_token,
             auth_secret_key,
             sms: sms_provider(env)?,
@@ -226,6 +229,10 @@ impl Settings {
         ensure!(
             self.session_max_seconds >= self.refresh_idle_seconds,
             "SESSION_MAX_SECONDS must not be below REFRESH_IDLE_SECONDS"
+        );
+        ensure!(
+            self.reauth_max_age_seconds >= 1,
+            "REAUTH_MAX_AGE_SECONDS must be at least 1"
         );
         ensure!(
             self.otp.max_attempts >= 1,

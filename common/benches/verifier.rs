@@ -28,6 +28,7 @@ fn token(algorithm: JwtAlgorithm) -> String {
         typ: ACCESS_TYP.into(),
         market: "us".into(),
         role: Role::Customer,
+        auth_time: Some(now),
     };
     let key = match algorithm {
         JwtAlgorithm::EdDsa => {

@@ -54,6 +54,12 @@ pub struct AccessClaims {
     pub typ: String,
     pub market: String,
     pub role: Role,
+    /// When the user authenticated (logged in) to start this session, in
+    /// seconds since the epoch (RFC 9068, OpenID Connect); kept through
+    /// refreshes. What "recently authenticated" is judged by. The one
+    /// optional claim: tokens minted before it existed still verify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
 }
 
 impl AccessClaims {
@@ -97,6 +103,7 @@ mod tests {
             typ: ACCESS_TYP.into(),
             market: "us".into(),
             role: Role::Customer,
+            auth_time: None,
         }
     }
 

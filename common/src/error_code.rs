@@ -28,6 +28,7 @@ pub enum ErrorCode {
     InvalidCredentials,
     RefreshInvalid,
     RefreshReused,
+    ReauthenticationRequired,
     // 403
     Forbidden,
     MarketMismatch,
@@ -72,10 +73,17 @@ impl ErrorCode {
             MalformedJson | MissingIdempotencyKey | InvalidIdempotencyKey | UnknownMarket => {
                 StatusCode::BAD_REQUEST
             }
-            MissingToken | InvalidToken | TokenExpired | TokenRevoked | UserInactive
-            | OtpInvalid | OtpExpired | InvalidCredentials | RefreshInvalid | RefreshReused => {
-                StatusCode::UNAUTHORIZED
-            }
+            MissingToken
+            | InvalidToken
+            | TokenExpired
+            | TokenRevoked
+            | UserInactive
+            | OtpInvalid
+            | OtpExpired
+            | InvalidCredentials
+            | RefreshInvalid
+            | RefreshReused
+            | ReauthenticationRequired => StatusCode::UNAUTHORIZED,
             Forbidden | MarketMismatch => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -116,6 +124,7 @@ impl ErrorCode {
             InvalidCredentials => "invalid_credentials",
             RefreshInvalid => "refresh_invalid",
             RefreshReused => "refresh_reused",
+            ReauthenticationRequired => "reauthentication_required",
             Forbidden => "forbidden",
             MarketMismatch => "market_mismatch",
             NotFound => "not_found",

@@ -255,6 +255,7 @@ mod tests {
             typ: ACCESS_TYP.into(),
             market: "us".into(),
             role: Role::Customer,
+            auth_time: Some(now),
         }
     }
 

@@ -1,8 +1,12 @@
 //! The caller's own account: profile, deletion, password and sessions.
 
+use std::sync::Arc;
+
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
 use common::Problem;
+use common::error_code::ErrorCode;
 use common::extract::{Json, Path};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -17,6 +21,7 @@ use crate::accounts::email::password_problem;
 use crate::accounts::views::UserView;
 use crate::caller::AuthUser;
 use crate::client_ip::ClientIp;
+use crate::config::Settings;
 use crate::error::ApiError;
 use crate::sessions::{SessionList, Sessions};
 use crate::state::AppState;
@@ -39,16 +44,44 @@ async fn get_me(
     Ok(axum::Json(accounts.get(user.user_id).await?.into()))
 }
 
-/// Deletes the caller's account: deactivated, phone and email erased, every session ended.
+/// Deletes the caller's account: deactivated, phone and email erased, every
+/// session ended. Only with a token of a session whose login was recent
+/// (`REAUTH_MAX_AGE_SECONDS`, 5 minutes): a token stolen earlier, or minted
+/// from a stolen refresh token, cannot delete the account.
 #[utoipa::path(delete, path = "/api/v1/auth/me", tag = "account", security(("bearer" = [])),
-    responses((status = 204, description = "the account is deleted")))]
+    responses((status = 204, description = "the account is deleted"),
+              (status = 401, description = "`reauthentication_required`: log in again (a new code), then delete with that session's token; `WWW-Authenticate` carries `insufficient_user_authentication` and `max_age` (RFC 9470)")))]
 async fn delete_me(
     State(accounts): State<Accounts>,
     State(sessions): State<Sessions>,
+    State(settings): State<Arc<Settings>>,
     user: AuthUser,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
+    let max_age = settings.reauth_max_age_seconds;
+    if !user.logged_in_within(max_age) {
+        return Ok(reauthentication_required(max_age));
+    }
     accounts.delete(&sessions, user.user_id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `401 reauthentication_required`, with the step-up challenge of RFC 9470
+/// so that a client knows how recent the login must be.
+fn reauthentication_required(max_age: u64) -> Response {
+    let mut response = Problem::new(
+        ErrorCode::ReauthenticationRequired,
+        "deleting the account needs a recent login: log in again, then delete",
+    )
+    .into_response();
+    let challenge = format!(
+        r#"Bearer error="insufficient_user_authentication", error_description="a more recent login is required", max_age={max_age}"#
+    );
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

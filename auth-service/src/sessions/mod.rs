@@ -163,6 +163,7 @@ impl Sessions {
             user,
             session_id,
             market,
+            now,
             &refresh,
             policy.refresh_idle_seconds.min(policy.session_max_seconds),
         )
@@ -174,6 +175,7 @@ impl Sessions {
         user: UserRow,
         session_id: SessionId,
         market: &str,
+        auth_time: i64,
         refresh: &RefreshToken,
         refresh_expires_in: u64,
     ) -> Result<TokenPair, ApiError> {
@@ -182,6 +184,7 @@ impl Sessions {
             session_id,
             market,
             role: user.role,
+            auth_time,
         };
         let access_token = self.issuer.issue(subject, now_unix())?;
         Ok(TokenPair {

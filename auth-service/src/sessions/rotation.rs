@@ -44,10 +44,10 @@ if ARGV[1] == s[1] then
   end
   redis.call('HSET', KEYS[1], 'rt', ARGV[2], 'prev', ARGV[1], 'rotated_at', now, 'last_used', now)
   redis.call('EXPIRE', KEYS[1], ttl)
-  return {'rotated', s[5], s[6], tostring(ttl)}
+  return {'rotated', s[5], s[6], tostring(ttl), s[7]}
 end
 if s[2] and ARGV[1] == s[2] and ARGV[2] == s[1] and now - tonumber(s[3]) < tonumber(ARGV[4]) then
-  return {'grace', s[5], s[6], tostring(redis.call('TTL', KEYS[1]))}
+  return {'grace', s[5], s[6], tostring(redis.call('TTL', KEYS[1])), s[7]}
 end
 redis.call('DEL', KEYS[1])
 return {'reused', s[5]}
@@ -59,14 +59,24 @@ return {'reused', s[5]}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
     /// Rotated: the successor is now the live token.
-    Rotated { market: String, ttl: u64 },
+    Rotated(Continued),
     /// A retry of the immediate predecessor in the grace period: the
     /// already-issued successor stays live and is handed back.
-    GraceRetry { market: String, ttl: u64 },
+    GraceRetry(Continued),
     /// No such session (ended, expired, never existed).
     Invalid,
     /// An older token: the session has been revoked.
     Reused,
+}
+
+/// What a session that goes on carries into its next access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Continued {
+    pub market: String,
+    /// Seconds the session may now sit idle.
+    pub ttl: u64,
+    /// When the login that started it happened.
+    pub auth_time: i64,
 }
 
 /// Parameters of one rotation attempt.
@@ -113,15 +123,15 @@ impl Sessions {
                 not_before: subject.tokens_not_before.unwrap_or(0),
             })
             .await?;
-        let (market, ttl) = match rotation {
-            Rotation::Rotated { market, ttl } => {
+        let continued = match rotation {
+            Rotation::Rotated(continued) => {
                 metrics::counter!("refresh_rotations_total", "outcome" => "rotated").increment(1);
-                (market, ttl)
+                continued
             }
-            Rotation::GraceRetry { market, ttl } => {
+            Rotation::GraceRetry(continued) => {
                 metrics::counter!("refresh_rotations_total", "outcome" => "grace_retry")
                     .increment(1);
-                (market, ttl)
+                continued
             }
             Rotation::Invalid => {
                 metrics::counter!("refresh_rotations_total", "outcome" => "invalid").increment(1);
@@ -147,7 +157,14 @@ impl Sessions {
                 .into());
             }
         };
-        self.token_pair(user, token.session_id, &market, &successor, ttl)
+        self.token_pair(
+            user,
+            token.session_id,
+            &continued.market,
+            continued.auth_time,
+            &successor,
+            continued.ttl,
+        )
     }
 }
 
@@ -169,16 +186,14 @@ impl RedisStore {
                     .await
             })
             .await?;
-        let ttl = |text: Option<&String>| text.and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+        let continued = || Continued {
+            market: reply.get(2).cloned().unwrap_or_default(),
+            ttl: reply.get(3).and_then(|t| t.parse().ok()).unwrap_or(0),
+            auth_time: reply.get(4).and_then(|t| t.parse().ok()).unwrap_or(0),
+        };
         match reply.first().map(String::as_str) {
-            Some("rotated") => Ok(Rotation::Rotated {
-                market: reply.get(2).cloned().unwrap_or_default(),
-                ttl: ttl(reply.get(3)),
-            }),
-            Some("grace") => Ok(Rotation::GraceRetry {
-                market: reply.get(2).cloned().unwrap_or_default(),
-                ttl: ttl(reply.get(3)),
-            }),
+            Some("rotated") => Ok(Rotation::Rotated(continued())),
+            Some("grace") => Ok(Rotation::GraceRetry(continued())),
             Some("invalid") => Ok(Rotation::Invalid),
             Some("reused") => {
                 if let Some(user_id) = reply.get(1).and_then(|t| t.parse::<i64>().ok()) {

@@ -37,6 +37,8 @@ pub struct Subject<'a> {
     pub session_id: SessionId,
     pub market: &'a str,
     pub role: Role,
+    /// When the login that started the session happened.
+    pub auth_time: i64,
 }
 
 impl TokenIssuer {
@@ -103,6 +105,7 @@ impl TokenIssuer {
             typ: ACCESS_TYP.to_owned(),
             market: subject.market.to_owned(),
             role: subject.role,
+            auth_time: Some(subject.auth_time),
         };
         let mut header = Header::new(self.algorithm.jwt());
         header.kid = Some(self.kid.to_string());

@@ -59,6 +59,7 @@ async fn logout_takes_an_expired_access_token_or_a_refresh_token(pool: PgPool) {
         session_id: common::ids::SessionId(session_id),
         market: "us",
         role: Role::Customer,
+        auth_time: now_unix() - 7200,
     };
     let (issuer, _) =
         auth_service::sessions::signing::TokenIssuer::from_settings(&app.state.settings).unwrap();
@@ -243,6 +244,71 @@ async fn deleting_the_account_ends_it_and_frees_the_number(pool: PgPool) {
             .await
             .unwrap();
     assert_eq!((phone, active), (None, false));
+}
+
+/// The claims of an access token, read without verifying (the test's own
+/// token).
+fn claims_of(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn deleting_the_account_needs_a_recent_login_not_just_a_fresh_token(pool: PgPool) {
+    let app = spawn_with(pool, resend_free()).await;
+    let pair = app.login_phone(PHONE).await;
+    let logged_in_at = claims_of(access(&pair))["auth_time"].as_i64().unwrap();
+    assert!((now_unix() - logged_in_at).abs() <= 5);
+    // A refresh mints a new token but is no login: the time is kept.
+    let (_, renewed) = read(app.refresh(refresh_token(&pair)).await).await;
+    assert_eq!(claims_of(access(&renewed))["auth_time"], logged_in_at);
+
+    // The token of a session whose login was ten minutes ago, however
+    // freshly minted, cannot delete the account.
+    let (issuer, _) =
+        auth_service::sessions::signing::TokenIssuer::from_settings(&app.state.settings).unwrap();
+    let session_id: Uuid = pair["session_id"].as_str().unwrap().parse().unwrap();
+    let stale_login = issuer
+        .issue(
+            auth_service::sessions::signing::Subject {
+                user_id: common::ids::UserId(pair["user"]["id"].as_i64().unwrap()),
+                session_id: common::ids::SessionId(session_id),
+                market: "us",
+                role: Role::Customer,
+                auth_time: now_unix() - 600,
+            },
+            now_unix(),
+        )
+        .unwrap();
+    let response = app
+        .call(Method::DELETE, "/api/v1/auth/me", &stale_login, None)
+        .await;
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains(r#"error="insufficient_user_authentication""#),
+        "{challenge}"
+    );
+    assert!(challenge.contains("max_age=300"), "{challenge}");
+    expect_problem(response, 401, "reauthentication_required").await;
+    assert_eq!(
+        app.me(access(&renewed)).await.status(),
+        StatusCode::OK,
+        "nothing deleted"
+    );
+
+    // Log in again, and the new session deletes it.
+    let again = app.login_phone(PHONE).await;
+    let response = app
+        .call(Method::DELETE, "/api/v1/auth/me", access(&again), None)
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
 }
 
 #[sqlx::test(migrator = "auth_service::MIGRATOR")]
