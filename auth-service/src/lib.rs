@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod otp;
 pub mod rate_limit;
+pub mod redis_connection;
 pub mod routes;
 pub mod secrets;
 pub mod series;

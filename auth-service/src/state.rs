@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
+use crate::redis_connection::RedisConnection;
 use anyhow::Context as _;
 use axum::extract::FromRef;
 use common::verifier::Verifier;
-use redis::aio::ConnectionManagerConfig;
 use secrecy::ExposeSecret as _;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -49,15 +49,8 @@ impl AppState {
 
     /// With an existing pool (tests bring a fresh database each).
     pub fn with_pool(settings: Settings, db: PgPool) -> anyhow::Result<Self> {
-        let client = redis::Client::open(settings.redis_url.expose_secret())
-            .context("REDIS_URL is not a valid Redis URL")?;
-        let redis_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(settings.redis_timeout))
-            .set_response_timeout(Some(settings.redis_timeout))
-            .set_number_of_retries(2);
-        let conn = client
-            .get_connection_manager_lazy(redis_config)
-            .context("cannot set up the Redis connection")?;
+        let conn =
+            RedisConnection::open(settings.redis_url.expose_secret(), settings.redis_timeout)?;
         let store = RedisStore::new(conn, &settings.redis_key_prefix, settings.redis_timeout);
         let (issuer, verifier) = TokenIssuer::from_settings(&settings)?;
         let keys = ServerKeys::derive(&settings.auth_secret_key);

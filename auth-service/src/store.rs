@@ -11,13 +11,13 @@
 use std::future::Future;
 use std::time::Duration;
 
+use crate::redis_connection::RedisConnection;
 use common::ids::{SessionId, UserId};
-use redis::aio::ConnectionManager;
 
 /// The Redis side of auth-service; cheap to clone.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     keys: Keys,
     timeout: Duration,
 }
@@ -79,7 +79,7 @@ pub enum StoreError {
 }
 
 impl RedisStore {
-    pub fn new(conn: ConnectionManager, prefix: &str, timeout: Duration) -> Self {
+    pub fn new(conn: RedisConnection, prefix: &str, timeout: Duration) -> Self {
         Self {
             conn,
             keys: Keys {
@@ -97,7 +97,7 @@ impl RedisStore {
     /// time so that a Redis outage answers 503 quickly instead of hanging.
     pub(crate) async fn run<T, F, Fut>(&self, operation: F) -> Result<T, StoreError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(RedisConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         match tokio::time::timeout(self.timeout, operation(self.conn.clone())).await {

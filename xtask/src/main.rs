@@ -104,7 +104,35 @@ fn test(cargo_args: &[String]) -> anyhow::Result<()> {
         )
         .env("REDIS_URL", redis_url())
         .env("SQLX_OFFLINE", "true");
-    run(&mut command, "cargo test")
+    run(&mut command, "cargo test")?;
+    // No filter given: auth-service's suite once more, on a Redis Cluster
+    // of three masters, as it is deployed at scale.
+    if cargo_args.is_empty() {
+        test_auth_on_redis_cluster()?;
+    }
+    Ok(())
+}
+
+/// auth-service's integration suite against a local three-master Redis
+/// Cluster (started on free ports, removed afterwards).
+fn test_auth_on_redis_cluster() -> anyhow::Result<()> {
+    let root = workspace_root();
+    let cluster = xtask::redis_cluster::LocalCluster::start(&root.join("target/redis-cluster"))?;
+    eprintln!(
+        "xtask: auth-service's suite on a Redis Cluster ({})",
+        cluster.url()
+    );
+    let mut command = Command::new(cargo());
+    command
+        .current_dir(&root)
+        .args(["test", "-p", "auth-service", "--test", "api"])
+        .env(
+            "DATABASE_URL",
+            format!("{}/postgres", postgres_server_url()),
+        )
+        .env("REDIS_URL", cluster.url())
+        .env("SQLX_OFFLINE", "true");
+    run(&mut command, "cargo test (auth-service on a Redis Cluster)")
 }
 
 fn cargo() -> String {

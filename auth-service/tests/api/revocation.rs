@@ -4,6 +4,7 @@
 //! failover to a lagging replica would, and shows that the ended session
 //! stays ended at every door: the access token, token-status and refresh.
 
+use auth_service::redis_connection::RedisConnection;
 use common::ids::{SessionId, UserId};
 use redis::AsyncCommands as _;
 use reqwest::{Method, StatusCode};
@@ -24,12 +25,13 @@ struct Snapshot {
     ttl_ms: i64,
 }
 
-async fn redis(app: &TestApp) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(app.state.settings.redis_url.expose_secret())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
+/// A connection of its own to the app's Redis, one server or a cluster.
+async fn redis(app: &TestApp) -> RedisConnection {
+    RedisConnection::open(
+        app.state.settings.redis_url.expose_secret(),
+        std::time::Duration::from_secs(2),
+    )
+    .unwrap()
 }
 
 async fn snapshot(app: &TestApp, keys: Vec<String>) -> Vec<Snapshot> {
