@@ -114,8 +114,12 @@ impl Settings {
             "MAX_HELD_UNITS_PER_SKU must be at least 1"
         );
         ensure!(
-            settings.auth_url.starts_with("http://") || settings.auth_url.starts_with("https://"),
-            "AUTH_URL must be an http(s) URL"
+            settings
+                .auth_url
+                .split(',')
+                .map(str::trim)
+                .all(|url| url.starts_with("http://") || url.starts_with("https://")),
+            "AUTH_URL must be an http(s) URL, or several separated by commas"
         );
         if app_env.is_production() {
             ensure!(

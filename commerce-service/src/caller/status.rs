@@ -8,9 +8,15 @@
 //! back). Concurrent misses for one session make one call. When
 //! auth-service cannot answer and nothing fresh is cached, the request is
 //! refused with `503 auth_unavailable`: never a silent accept.
+//!
+//! `AUTH_URL` may list several replicas (comma-separated) where no load
+//! balancer stands in front of them: calls go round the list, and a call
+//! that fails (not connected, timed out, 5xx) is asked once of each other
+//! replica before giving up. Asking again is safe: the question changes
+//! nothing.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::Problem;
@@ -64,7 +70,10 @@ impl From<AuthUnavailable> for Problem {
 #[derive(Clone)]
 pub struct StatusClient {
     http: reqwest::Client,
-    url: Arc<str>,
+    /// The token-status URL of each auth-service replica.
+    urls: Arc<[Arc<str>]>,
+    /// Where the next call starts in `urls` (round robin).
+    next: Arc<AtomicUsize>,
     token: SecretString,
     positive_ttl: Duration,
     cache: Cache<SessionId, Cached>,
@@ -83,8 +92,9 @@ pub struct StatusClientSettings {
 }
 
 impl StatusClient {
+    /// `auth_urls`: one base URL, or several separated by commas.
     pub fn new(
-        auth_url: &str,
+        auth_urls: &str,
         token: SecretString,
         settings: StatusClientSettings,
     ) -> anyhow::Result<Self> {
@@ -100,7 +110,13 @@ impl StatusClient {
             .build()?;
         Ok(Self {
             http,
-            url: format!("{auth_url}{TOKEN_STATUS_PATH}").into(),
+            urls: auth_urls
+                .split(',')
+                .map(str::trim)
+                .filter(|url| !url.is_empty())
+                .map(|url| format!("{}{TOKEN_STATUS_PATH}", url.trim_end_matches('/')).into())
+                .collect(),
+            next: Arc::new(AtomicUsize::new(0)),
             token,
             positive_ttl,
             cache: Cache::builder()
@@ -174,37 +190,15 @@ impl StatusClient {
         };
         self.calls.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        let outcome = async {
-            let response = self
-                .http
-                .post(&*self.url)
-                // W3C traceparent: auth-service's span joins this trace.
-                .headers(common::telemetry::trace_headers())
-                .bearer_auth(self.token.expose_secret())
-                .header(
-                    "x-request-id",
-                    common::request_id::current().unwrap_or_default(),
-                )
-                .json(&TokenStatusRequest {
-                    user_id,
-                    session_id,
-                    issued_at,
-                })
-                .send()
-                .await
-                .map_err(|error| AuthUnavailable(error.without_url().to_string()))?;
-            if !response.status().is_success() {
-                return Err(AuthUnavailable(format!(
-                    "token-status answered {}",
-                    response.status()
-                )));
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut outcome = Err(AuthUnavailable("no auth-service URL".to_owned()));
+        for offset in 0..self.urls.len() {
+            let url = &self.urls[(start + offset) % self.urls.len()];
+            outcome = self.ask(url, user_id, session_id, issued_at).await;
+            if outcome.is_ok() {
+                break;
             }
-            response
-                .json::<TokenStatus>()
-                .await
-                .map_err(|error| AuthUnavailable(error.without_url().to_string()))
         }
-        .await;
         permit.record(outcome.is_ok());
         let label = if outcome.is_ok() { "ok" } else { "error" };
         metrics::counter!("auth_status_calls_total", "outcome" => label).increment(1);
@@ -216,13 +210,59 @@ impl StatusClient {
         outcome
     }
 
-    /// Whether auth-service answers at all (for readiness reporting).
-    pub async fn reachable(&self) -> bool {
-        let base = self.url.trim_end_matches(TOKEN_STATUS_PATH);
-        self.http
-            .get(format!("{base}/healthz"))
+    /// One token-status call to one replica.
+    async fn ask(
+        &self,
+        url: &str,
+        user_id: UserId,
+        session_id: SessionId,
+        issued_at: i64,
+    ) -> Result<TokenStatus, AuthUnavailable> {
+        let response = self
+            .http
+            .post(url)
+            // W3C traceparent: auth-service's span joins this trace.
+            .headers(common::telemetry::trace_headers())
+            .bearer_auth(self.token.expose_secret())
+            .header(
+                "x-request-id",
+                common::request_id::current().unwrap_or_default(),
+            )
+            .json(&TokenStatusRequest {
+                user_id,
+                session_id,
+                issued_at,
+            })
             .send()
             .await
-            .is_ok_and(|response| response.status().is_success())
+            .map_err(|error| AuthUnavailable(error.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(AuthUnavailable(format!(
+                "token-status answered {}",
+                response.status()
+            )));
+        }
+        response
+            .json::<TokenStatus>()
+            .await
+            .map_err(|error| AuthUnavailable(error.without_url().to_string()))
+    }
+
+    /// Whether some auth-service replica answers at all (for readiness
+    /// reporting).
+    pub async fn reachable(&self) -> bool {
+        for url in self.urls.iter() {
+            let base = url.trim_end_matches(TOKEN_STATUS_PATH);
+            let healthy = self
+                .http
+                .get(format!("{base}/healthz"))
+                .send()
+                .await
+                .is_ok_and(|response| response.status().is_success());
+            if healthy {
+                return true;
+            }
+        }
+        false
     }
 }

@@ -317,6 +317,59 @@ async fn a_hung_auth_service_opens_the_breaker_and_misses_are_refused_without_wa
 }
 
 #[sqlx::test(migrator = "commerce_service::MIGRATOR")]
+async fn with_several_auth_replicas_one_down_or_hung_costs_no_answer(pool: PgPool) {
+    let stack = spawn(pool).await;
+    let buyers = [
+        stack.login("+13128059851", "us").await,
+        stack.login("+13128059852", "us").await,
+        stack.login("+13128059853", "us").await,
+        stack.login("+13128059854", "us").await,
+    ];
+    // Three replicas listed: one refuses connections, one hangs, one lives.
+    let refused = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let (hung_url, hung) = hanging_peer().await;
+    let auth_urls = format!("{refused},{hung_url}, {}/", stack.auth.base);
+    let settings = crate::support::settings(
+        &auth_urls,
+        &[
+            ("AUTH_TIMEOUT_MS", "300"),
+            ("AUTH_BREAKER_FAILURES", "2"),
+            ("STATUS_CACHE_TTL_MS", "0"),
+        ],
+    );
+    let state = commerce_service::AppState::with_pool(settings, stack.state.db.clone()).unwrap();
+    let base = crate::support::serve(state.clone()).await;
+    // Round robin starts each call at another replica; every call ends at
+    // the live one, and the breaker never opens.
+    for buyer in buyers.iter().chain(buyers.iter()) {
+        let response = stack
+            .client
+            .get(format!("{base}/api/v1/cart"))
+            .bearer_auth(&buyer.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert_eq!(state.token_status.calls(), 8);
+    let (status, ready) = read(
+        stack
+            .client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ready["checks"]["auth_service"], "up", "{ready}");
+    hung.abort();
+}
+
+#[sqlx::test(migrator = "commerce_service::MIGRATOR")]
 async fn the_series_operators_alert_on_exist_before_anything_happens(pool: PgPool) {
     let stack = spawn(pool).await;
     let text = common::testing::scrape(&stack.client, &stack.base).await;
