@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use xtask::stack::{Stack, StackConfig, free_port};
+use xtask::stack::{Stack, StackConfig, free_port, free_ports};
 
 /// Where the journeys send their requests.
 pub struct Target {
@@ -31,13 +31,22 @@ pub fn bin_dir() -> PathBuf {
 
 /// A stack of our own, on free ports, with `extra` variables for both services.
 pub fn own_stack(name: &str, extra: &[(&str, &str)]) -> anyhow::Result<Stack> {
+    own_stack_with_replicas(name, 1, extra)
+}
+
+/// A stack of our own with `replicas` of each service behind the gateway.
+pub fn own_stack_with_replicas(
+    name: &str,
+    replicas: usize,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<Stack> {
     let id = format!("{name}_{}", std::process::id());
     let work_dir = bin_dir().join(format!("e2e-{id}"));
     let _ = std::fs::remove_dir_all(&work_dir);
     let config = StackConfig {
         gateway_port: free_port()?,
-        auth_port: free_port()?,
-        commerce_port: free_port()?,
+        auth_ports: free_ports(replicas)?,
+        commerce_ports: free_ports(replicas)?,
         postgres_url: xtask::postgres_server_url(),
         auth_database: format!("e2e_auth_{id}"),
         commerce_database: format!("e2e_commerce_{id}"),
@@ -104,7 +113,9 @@ impl Targets {
                 stacks: Vec::new(),
             });
         }
-        let main = own_stack("main", &[("OTP_RESEND_SECONDS", "1")])?;
+        // Two replicas of each service, as deployed: every journey must
+        // hold whichever replica each request lands on.
+        let main = own_stack_with_replicas("main", 2, &[("OTP_RESEND_SECONDS", "1")])?;
         // Three-second access tokens with no leeway, to watch one expire.
         let short = own_stack(
             "short",
@@ -119,6 +130,15 @@ impl Targets {
             short_tokens: Some(std::sync::Arc::new(target_of(&short))),
             stacks: vec![main, short],
         })
+    }
+
+    /// Every replica of `service` in the main stack (name, base URL); none
+    /// for a deployment given by `E2E_BASE_URL`.
+    pub fn main_replicas(&self, service: &str) -> Vec<(String, String)> {
+        self.stacks
+            .first()
+            .map(|stack| stack.config.replicas(service))
+            .unwrap_or_default()
     }
 
     /// Stops the stacks of our own and drops their databases.

@@ -405,6 +405,52 @@ fn main() -> anyhow::Result<()> {
         }
     });
     let conclusion = libtest_mimic::run(&args, trials);
+    // Whole runs only: a filtered one may not reach every replica.
+    let balanced = if args.filter.is_none() && !conclusion.has_failed() {
+        every_replica_served(&targets)
+    } else {
+        Ok(())
+    };
     targets.finish();
+    if let Err(error) = balanced {
+        eprintln!("error: {error:#}");
+        std::process::exit(101);
+    }
     conclusion.exit()
+}
+
+/// Each replica of each service served some of the journeys' API requests
+/// (read from its own `http_requests_total`): the gateway balances over all
+/// of them, and the journeys passed whichever replica they landed on.
+fn every_replica_served(targets: &Targets) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        for service in ["auth-service", "commerce-service"] {
+            for (name, url) in targets.main_replicas(service) {
+                let metrics = client
+                    .get(format!("{url}/metrics"))
+                    .send()
+                    .await?
+                    .text()
+                    .await?;
+                let served: f64 = metrics
+                    .lines()
+                    .filter(|line| {
+                        line.starts_with("http_requests_total{")
+                            && line.contains(r#"route="/api/v1/"#)
+                    })
+                    .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+                    .sum();
+                ensure!(
+                    served > 0.0,
+                    "{name} served no API request: the gateway does not balance over it"
+                );
+                println!("{name} served {served} of the journeys' API requests");
+            }
+        }
+        Ok(())
+    })
 }

@@ -10,8 +10,10 @@ use anyhow::{Context, bail};
 #[derive(Debug, Clone)]
 pub struct Values {
     pub listen: String,
-    pub auth_upstream: String,
-    pub commerce_upstream: String,
+    /// `host:port` of each auth-service replica.
+    pub auth_upstreams: Vec<String>,
+    /// `host:port` of each commerce-service replica.
+    pub commerce_upstreams: Vec<String>,
     pub otp_rate: String,
     pub otp_burst: String,
     /// Where the access log goes (a file, or `/dev/stdout`).
@@ -39,20 +41,38 @@ pub fn nginx_binary() -> anyhow::Result<PathBuf> {
 }
 
 /// Substitutes `${NAME}` for the known variables only (nginx's own `$vars`
-/// stay), as the image's envsubst step does with defined variables.
+/// stay), as the image's envsubst step does with defined variables. A list
+/// of upstreams becomes one `server` line each (docker-compose names one
+/// service whose DNS name resolves to every replica).
 pub fn render(template: &str, values: &Values) -> anyhow::Result<String> {
+    let servers = |list: &[String]| list.join(";\n    server ");
+    let (auth, commerce) = (
+        servers(&values.auth_upstreams),
+        servers(&values.commerce_upstreams),
+    );
     let pairs = [
         ("GATEWAY_LISTEN", &values.listen),
-        ("AUTH_UPSTREAM", &values.auth_upstream),
-        ("COMMERCE_UPSTREAM", &values.commerce_upstream),
+        ("AUTH_UPSTREAM", &auth),
+        ("COMMERCE_UPSTREAM", &commerce),
         ("GATEWAY_OTP_RATE", &values.otp_rate),
         ("GATEWAY_OTP_BURST", &values.otp_burst),
         ("GATEWAY_ACCESS_LOG", &values.access_log),
     ];
-    let mut text = template.to_owned();
-    for (name, value) in pairs {
-        text = text.replace(&format!("${{{name}}}"), value);
-    }
+    // Comments keep their `${NAME}`s: they document the variables, and a
+    // value of several lines would break them.
+    let text = template
+        .lines()
+        .map(|line| {
+            if line.trim_start().starts_with('#') {
+                return line.to_owned();
+            }
+            pairs.iter().fold(line.to_owned(), |line, (name, value)| {
+                line.replace(&format!("${{{name}}}"), value)
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
     let body = text
         .lines()
         .filter(|line| !line.trim_start().starts_with('#'))
@@ -112,8 +132,8 @@ mod tests {
     fn values() -> Values {
         Values {
             listen: "127.0.0.1:18080".into(),
-            auth_upstream: "127.0.0.1:18081".into(),
-            commerce_upstream: "127.0.0.1:18082".into(),
+            auth_upstreams: vec!["127.0.0.1:18081".into(), "127.0.0.1:18083".into()],
+            commerce_upstreams: vec!["127.0.0.1:18082".into()],
             otp_rate: "10r/m".into(),
             otp_burst: "5".into(),
             access_log: "/dev/null".into(),
@@ -124,7 +144,7 @@ mod tests {
     fn the_template_renders_and_keeps_nginx_variables() {
         let text = render(&fs::read_to_string(template_path()).unwrap(), &values()).unwrap();
         assert!(text.contains("listen 127.0.0.1:18080;"));
-        assert!(text.contains("server 127.0.0.1:18081;"));
+        assert!(text.contains("server 127.0.0.1:18081;\n    server 127.0.0.1:18083;"));
         assert!(text.contains("rate=10r/m"));
         assert!(text.contains("$remote_addr"));
         assert!(render("x ${UNKNOWN} y", &values()).is_err());
@@ -216,8 +236,8 @@ mod tests {
             &prefix,
             &Values {
                 listen: format!("127.0.0.1:{port}"),
-                auth_upstream: upstream.clone(),
-                commerce_upstream: upstream,
+                auth_upstreams: vec![upstream.clone()],
+                commerce_upstreams: vec![upstream],
                 access_log: access_log.display().to_string(),
                 ..values()
             },

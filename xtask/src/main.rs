@@ -35,6 +35,10 @@ enum Task {
         /// Build and run release binaries.
         #[arg(long)]
         release: bool,
+        /// Replicas of each service behind the gateway: auth-service on
+        /// 8081, 8083, ..., commerce-service on 8082, 8084, ...
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
+        replicas: u16,
     },
     /// Run every test against the local PostgreSQL and Redis.
     Test {
@@ -67,7 +71,7 @@ enum Task {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
-        Task::Up { release } => up(release),
+        Task::Up { release, replicas } => up(release, replicas),
         Task::Test { cargo_args } => test(&cargo_args),
         Task::Prepare => prepare(false),
         Task::Bench {
@@ -133,6 +137,16 @@ fn test_auth_on_redis_cluster() -> anyhow::Result<()> {
         .env("REDIS_URL", cluster.url())
         .env("SQLX_OFFLINE", "true");
     run(&mut command, "cargo test (auth-service on a Redis Cluster)")
+}
+
+/// The base URLs of a service's replicas, for people to read.
+fn replica_urls(config: &StackConfig, service: &str) -> String {
+    config
+        .replicas(service)
+        .into_iter()
+        .map(|(_, url)| url)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn cargo() -> String {
@@ -216,7 +230,7 @@ fn prepare(check: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn up(release: bool) -> anyhow::Result<()> {
+fn up(release: bool, replicas: u16) -> anyhow::Result<()> {
     let root = workspace_root();
     let mut build = Command::new(cargo());
     build
@@ -233,8 +247,8 @@ fn up(release: bool) -> anyhow::Result<()> {
     let work_dir = default_work_dir(&root);
     let config = StackConfig {
         gateway_port: 8080,
-        auth_port: 8081,
-        commerce_port: 8082,
+        auth_ports: (0..replicas).map(|i| 8081 + 2 * i).collect(),
+        commerce_ports: (0..replicas).map(|i| 8082 + 2 * i).collect(),
         postgres_url: postgres_server_url(),
         auth_database: "auth".to_owned(),
         commerce_database: "commerce".to_owned(),
@@ -269,11 +283,12 @@ fn up(release: bool) -> anyhow::Result<()> {
          Try it:\n\
          \x20 curl -s {gateway}/api/v1/products?per_page=2\n\
          \x20 curl -s -X POST {gateway}/api/v1/auth/send-code -H 'content-type: application/json' -d '{{\"phone\": \"+13128059851\"}}'\n\
-         \x20 curl -s '{auth}/internal/v1/dev/sms-outbox?phone=%2B13128059851' -H 'authorization: Bearer dev-internal-token'\n\n\
+         \x20 curl -s '{first_auth}/internal/v1/dev/sms-outbox?phone=%2B13128059851' -H 'authorization: Bearer dev-internal-token'\n\n\
          Ctrl-C stops everything.",
         gateway = config.gateway_url(),
-        auth = config.auth_url(),
-        commerce = config.commerce_url(),
+        auth = replica_urls(config, "auth-service"),
+        first_auth = config.auth_url(),
+        commerce = replica_urls(config, "commerce-service"),
         logs = work_dir.join("logs").display(),
     );
     loop {

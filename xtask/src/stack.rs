@@ -17,8 +17,10 @@ use crate::gateway;
 #[derive(Debug, Clone)]
 pub struct StackConfig {
     pub gateway_port: u16,
-    pub auth_port: u16,
-    pub commerce_port: u16,
+    /// One port per auth-service replica (the gateway balances over them).
+    pub auth_ports: Vec<u16>,
+    /// One port per commerce-service replica.
+    pub commerce_ports: Vec<u16>,
     /// PostgreSQL server URL without a database, e.g. `postgres://postgres@127.0.0.1:5432`.
     pub postgres_url: String,
     pub auth_database: String,
@@ -38,7 +40,19 @@ pub struct StackConfig {
 /// A running stack; stopped (SIGTERM, then kill) when dropped.
 pub struct Stack {
     pub config: StackConfig,
-    children: Vec<(&'static str, Child)>,
+    /// Each process by name: `gateway`, `auth-service` and
+    /// `commerce-service` (the first replicas), `auth-service-2`, ...
+    children: Vec<(String, Child)>,
+}
+
+/// The process name of replica `index` (from 0) of `service`: the first
+/// keeps the service's name.
+pub fn replica_name(service: &str, index: usize) -> String {
+    if index == 0 {
+        service.to_owned()
+    } else {
+        format!("{service}-{}", index + 1)
+    }
 }
 
 impl StackConfig {
@@ -46,12 +60,51 @@ impl StackConfig {
         format!("http://127.0.0.1:{}", self.gateway_port)
     }
 
+    /// The first auth-service replica.
     pub fn auth_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.auth_port)
+        format!("http://127.0.0.1:{}", self.auth_ports[0])
     }
 
+    /// The first commerce-service replica.
     pub fn commerce_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.commerce_port)
+        format!("http://127.0.0.1:{}", self.commerce_ports[0])
+    }
+
+    /// Every replica of `service` (`auth-service` or `commerce-service`):
+    /// its process name and base URL.
+    pub fn replicas(&self, service: &str) -> Vec<(String, String)> {
+        let ports = if service == "auth-service" {
+            &self.auth_ports
+        } else {
+            &self.commerce_ports
+        };
+        ports
+            .iter()
+            .enumerate()
+            .map(|(index, port)| {
+                (
+                    replica_name(service, index),
+                    format!("http://127.0.0.1:{port}"),
+                )
+            })
+            .collect()
+    }
+
+    /// The port and service of a replica's process name.
+    fn replica(&self, name: &str) -> Option<(&'static str, u16)> {
+        for service in ["auth-service", "commerce-service"] {
+            let ports = if service == "auth-service" {
+                &self.auth_ports
+            } else {
+                &self.commerce_ports
+            };
+            for (index, port) in ports.iter().enumerate() {
+                if replica_name(service, index) == name {
+                    return Some((service, *port));
+                }
+            }
+        }
+        None
     }
 
     fn database_url(&self, database: &str) -> String {
@@ -79,7 +132,16 @@ impl StackConfig {
             ),
             ("REDIS_URL", self.redis_url.clone()),
             ("REDIS_KEY_PREFIX", self.redis_key_prefix.clone()),
-            ("AUTH_URL", self.auth_url()),
+            // Every auth replica: commerce's client goes round them (no
+            // load balancer stands between the services here).
+            (
+                "AUTH_URL",
+                self.replicas("auth-service")
+                    .into_iter()
+                    .map(|(_, url)| url)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
             ("TRUSTED_PROXIES", "127.0.0.1/32,::1/128".to_owned()),
             // One address runs every automated journey here: raise the per-IP caps.
             ("OTP_PER_IP_HOUR", "100000".to_owned()),
@@ -98,7 +160,12 @@ impl StackConfig {
 pub fn check_prerequisites(config: &StackConfig) -> anyhow::Result<()> {
     gateway::nginx_binary()?;
     crate::check_services(&config.postgres_url, &config.redis_url)?;
-    for port in [config.gateway_port, config.auth_port, config.commerce_port] {
+    ensure!(
+        !config.auth_ports.is_empty() && !config.commerce_ports.is_empty(),
+        "a stack runs at least one replica of each service"
+    );
+    let ports = config.auth_ports.iter().chain(&config.commerce_ports);
+    for &port in std::iter::once(&config.gateway_port).chain(ports) {
         ensure!(
             TcpListener::bind(("127.0.0.1", port)).is_ok(),
             "port {port} is already in use: is the stack already running? Stop it first (Ctrl-C where it runs)"
@@ -128,24 +195,16 @@ impl Stack {
             children: Vec::new(),
         };
         stack.prepare_data()?;
-        stack.spawn_service(
-            "auth-service",
-            stack.config.auth_port,
-            &stack.config.auth_database.clone(),
-        )?;
-        stack.spawn_service(
-            "commerce-service",
-            stack.config.commerce_port,
-            &stack.config.commerce_database.clone(),
-        )?;
-        stack.wait_healthy(
-            "auth-service",
-            &format!("{}/readyz", stack.config.auth_url()),
-        )?;
-        stack.wait_healthy(
-            "commerce-service",
-            &format!("{}/readyz", stack.config.commerce_url()),
-        )?;
+        for service in ["auth-service", "commerce-service"] {
+            for (name, _) in stack.config.replicas(service) {
+                stack.spawn_replica(&name)?;
+            }
+        }
+        for service in ["auth-service", "commerce-service"] {
+            for (name, url) in stack.config.replicas(service) {
+                stack.wait_healthy(&name, &format!("{url}/readyz"))?;
+            }
+        }
         stack.spawn_gateway()?;
         stack.wait_healthy(
             "gateway",
@@ -218,22 +277,27 @@ impl Stack {
         Ok(())
     }
 
-    fn spawn_service(
-        &mut self,
-        name: &'static str,
-        port: u16,
-        database: &str,
-    ) -> anyhow::Result<()> {
-        let child = Command::new(self.binary(name))
+    /// Starts the replica `name` (e.g. `auth-service-2`) on its port.
+    fn spawn_replica(&mut self, name: &str) -> anyhow::Result<()> {
+        let (service, port) = self
+            .config
+            .replica(name)
+            .with_context(|| format!("{name} is not a service replica of the stack"))?;
+        let database = if service == "auth-service" {
+            self.config.auth_database.clone()
+        } else {
+            self.config.commerce_database.clone()
+        };
+        let child = Command::new(self.binary(service))
             .envs(self.config.service_env())
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-            .env("DATABASE_URL", self.config.database_url(database))
+            .env("DATABASE_URL", self.config.database_url(&database))
             .stdin(Stdio::null())
             .stdout(self.log_file(name)?)
             .stderr(self.log_file(name)?)
             .spawn()
             .with_context(|| format!("starting {name}"))?;
-        self.children.push((name, child));
+        self.children.push((name.to_owned(), child));
         Ok(())
     }
 
@@ -243,8 +307,18 @@ impl Stack {
             &prefix,
             &gateway::Values {
                 listen: format!("127.0.0.1:{}", self.config.gateway_port),
-                auth_upstream: format!("127.0.0.1:{}", self.config.auth_port),
-                commerce_upstream: format!("127.0.0.1:{}", self.config.commerce_port),
+                auth_upstreams: self
+                    .config
+                    .auth_ports
+                    .iter()
+                    .map(|port| format!("127.0.0.1:{port}"))
+                    .collect(),
+                commerce_upstreams: self
+                    .config
+                    .commerce_ports
+                    .iter()
+                    .map(|port| format!("127.0.0.1:{port}"))
+                    .collect(),
                 // Generous locally: one address runs every automated journey.
                 otp_rate: "6000r/m".to_owned(),
                 otp_burst: "1000".to_owned(),
@@ -263,7 +337,7 @@ impl Stack {
             .stderr(self.log_file("gateway")?)
             .spawn()
             .context("starting nginx")?;
-        self.children.push(("gateway", child));
+        self.children.push(("gateway".to_owned(), child));
         Ok(())
     }
 
@@ -296,7 +370,7 @@ impl Stack {
     /// `extra` variables on top (e.g. the status cache turned off).
     pub fn spawn_commerce_variant(
         &mut self,
-        name: &'static str,
+        name: &str,
         port: u16,
         extra: &[(&str, &str)],
     ) -> anyhow::Result<()> {
@@ -313,7 +387,7 @@ impl Stack {
             .stderr(self.log_file(name)?)
             .spawn()
             .with_context(|| format!("starting {name}"))?;
-        self.children.push((name, child));
+        self.children.push((name.to_owned(), child));
         self.wait_healthy(name, &format!("http://127.0.0.1:{port}/readyz"))
     }
 
@@ -321,7 +395,7 @@ impl Stack {
     pub fn pid(&self, name: &str) -> Option<u32> {
         self.children
             .iter()
-            .find(|(n, _)| *n == name)
+            .find(|(n, _)| n == name)
             .map(|(_, child)| child.id())
     }
 
@@ -332,7 +406,7 @@ impl Stack {
         let index = self
             .children
             .iter()
-            .position(|(name, _)| *name == "gateway")
+            .position(|(name, _)| name == "gateway")
             .context("the gateway is not running")?;
         let (_, mut child) = self.children.remove(index);
         let _ = Command::new("kill")
@@ -362,7 +436,7 @@ impl Stack {
         let index = self
             .children
             .iter()
-            .position(|(child_name, _)| *child_name == name)
+            .position(|(child_name, _)| child_name == name)
             .with_context(|| format!("{name} is not running"))?;
         let pid = self.children[index].1.id();
         let sent = Command::new("kill")
@@ -385,24 +459,20 @@ impl Stack {
 
     /// Starts a service that has exited (after [`Stack::signal_and_wait`])
     /// again on its port and database, and waits until it is ready.
-    pub fn start_service_again(&mut self, name: &'static str) -> anyhow::Result<()> {
-        let (port, database) = match name {
-            "auth-service" => (self.config.auth_port, self.config.auth_database.clone()),
-            "commerce-service" => (
-                self.config.commerce_port,
-                self.config.commerce_database.clone(),
-            ),
-            other => bail!("{other} is not a service of the stack"),
-        };
-        self.spawn_service(name, port, &database)?;
+    pub fn start_service_again(&mut self, name: &str) -> anyhow::Result<()> {
+        let (_, port) = self
+            .config
+            .replica(name)
+            .with_context(|| format!("{name} is not a service replica of the stack"))?;
+        self.spawn_replica(name)?;
         self.wait_healthy(name, &format!("http://127.0.0.1:{port}/readyz"))
     }
 
     /// The name of a process that exited on its own, if any.
-    pub fn exited(&mut self) -> Option<&'static str> {
+    pub fn exited(&mut self) -> Option<String> {
         self.children
             .iter_mut()
-            .find_map(|(name, child)| matches!(child.try_wait(), Ok(Some(_))).then_some(*name))
+            .find_map(|(name, child)| matches!(child.try_wait(), Ok(Some(_))).then(|| name.clone()))
     }
 
     /// SIGTERM to every process (gateway first), then a kill for any that
@@ -436,6 +506,18 @@ impl Drop for Stack {
 /// A free port on 127.0.0.1 (for test stacks).
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// `count` distinct free ports.
+pub fn free_ports(count: usize) -> anyhow::Result<Vec<u16>> {
+    // Held until all are chosen, so the same port is not handed out twice.
+    let listeners = (0..count)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()?;
+    listeners
+        .iter()
+        .map(|listener| Ok(listener.local_addr()?.port()))
+        .collect()
 }
 
 /// The status code of a plain `GET` (no dependency on an HTTP client crate).

@@ -29,8 +29,8 @@ pub const STATUS_CACHE_TTL: &str = "2000";
 pub fn start(root: &std::path::Path) -> anyhow::Result<(Stack, u16)> {
     let config = StackConfig {
         gateway_port: free_port()?,
-        auth_port: free_port()?,
-        commerce_port: free_port()?,
+        auth_ports: vec![free_port()?],
+        commerce_ports: vec![free_port()?],
         postgres_url: crate::postgres_server_url(),
         auth_database: "bench_auth".into(),
         commerce_database: "bench_commerce".into(),
