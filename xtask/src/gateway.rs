@@ -41,38 +41,44 @@ pub fn nginx_binary() -> anyhow::Result<PathBuf> {
 }
 
 /// Substitutes `${NAME}` for the known variables only (nginx's own `$vars`
-/// stay), as the image's envsubst step does with defined variables. A list
-/// of upstreams becomes one `server` line each (docker-compose names one
-/// service whose DNS name resolves to every replica).
+/// stay), as the image's envsubst step does with defined variables. A line
+/// naming an upstream list (`server ${AUTH_UPSTREAM} ...;`) is repeated once
+/// per replica; docker-compose instead names one service, whose DNS name
+/// resolves to every replica.
 pub fn render(template: &str, values: &Values) -> anyhow::Result<String> {
-    let servers = |list: &[String]| list.join(";\n    server ");
-    let (auth, commerce) = (
-        servers(&values.auth_upstreams),
-        servers(&values.commerce_upstreams),
-    );
+    let lists = [
+        ("AUTH_UPSTREAM", &values.auth_upstreams),
+        ("COMMERCE_UPSTREAM", &values.commerce_upstreams),
+    ];
     let pairs = [
         ("GATEWAY_LISTEN", &values.listen),
-        ("AUTH_UPSTREAM", &auth),
-        ("COMMERCE_UPSTREAM", &commerce),
         ("GATEWAY_OTP_RATE", &values.otp_rate),
         ("GATEWAY_OTP_BURST", &values.otp_burst),
         ("GATEWAY_ACCESS_LOG", &values.access_log),
     ];
-    // Comments keep their `${NAME}`s: they document the variables, and a
-    // value of several lines would break them.
-    let text = template
-        .lines()
-        .map(|line| {
-            if line.trim_start().starts_with('#') {
-                return line.to_owned();
-            }
-            pairs.iter().fold(line.to_owned(), |line, (name, value)| {
-                line.replace(&format!("${{{name}}}"), value)
-            })
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n";
+    let mut lines = Vec::new();
+    for line in template.lines() {
+        // Comments keep their `${NAME}`s: they document the variables.
+        if line.trim_start().starts_with('#') {
+            lines.push(line.to_owned());
+            continue;
+        }
+        let line = pairs.iter().fold(line.to_owned(), |line, (name, value)| {
+            line.replace(&format!("${{{name}}}"), value)
+        });
+        match lists
+            .iter()
+            .find(|(name, _)| line.contains(&format!("${{{name}}}")))
+        {
+            Some((name, items)) => lines.extend(
+                items
+                    .iter()
+                    .map(|item| line.replace(&format!("${{{name}}}"), item)),
+            ),
+            None => lines.push(line),
+        }
+    }
+    let text = lines.join("\n") + "\n";
     let body = text
         .lines()
         .filter(|line| !line.trim_start().starts_with('#'))
@@ -144,7 +150,9 @@ mod tests {
     fn the_template_renders_and_keeps_nginx_variables() {
         let text = render(&fs::read_to_string(template_path()).unwrap(), &values()).unwrap();
         assert!(text.contains("listen 127.0.0.1:18080;"));
-        assert!(text.contains("server 127.0.0.1:18081;\n    server 127.0.0.1:18083;"));
+        assert!(text.contains(
+            "server 127.0.0.1:18081 max_fails=1 fail_timeout=2s;\n    server 127.0.0.1:18083 max_fails=1 fail_timeout=2s;"
+        ));
         assert!(text.contains("rate=10r/m"));
         assert!(text.contains("$remote_addr"));
         assert!(render("x ${UNKNOWN} y", &values()).is_err());
