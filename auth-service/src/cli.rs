@@ -22,6 +22,17 @@ pub async fn migrate(db: &PgPool) -> anyhow::Result<()> {
     common::db::migrate(&crate::MIGRATOR, db).await
 }
 
+/// Before serving: migrates (`MIGRATE_ON_START`, the default), or, where
+/// migrations run as their own step, refuses to serve a database that
+/// lacks one this build needs.
+pub async fn prepare_schema(db: &PgPool, migrate_on_start: bool) -> anyhow::Result<()> {
+    if migrate_on_start {
+        migrate(db).await
+    } else {
+        common::db::ensure_migrated(&crate::MIGRATOR, db).await
+    }
+}
+
 /// Refuses to serve in production on a Redis that may evict keys (an
 /// evicted session index would make a logout-all miss live sessions);
 /// elsewhere warns. A Redis that cannot be asked now is checked by

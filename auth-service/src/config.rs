@@ -9,6 +9,9 @@ use common::keys::{JwtAlgorithm, KeyBytes, MIN_HS256_SECRET_BYTES, parse_keyring
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 
+/// Where the development database is.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/auth";
+
 /// Development value of `INTERNAL_API_TOKEN`; production refuses it.
 pub const DEV_INTERNAL_TOKEN: &str = "dev-internal-token";
 /// The longest a login under attack may be held back: well inside any
@@ -90,6 +93,9 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// How long readiness reports "stopping" before the server drains.
     pub shutdown_grace: Duration,
+    /// Apply migrations when serving starts (development, compose); with
+    /// `false` they run as their own step and serving only checks them.
+    pub migrate_on_start: bool,
     pub jwt_algorithm: JwtAlgorithm,
     pub signing_keys: Vec<(String, KeyBytes)>,
     pub jwt_issuer: String,
@@ -134,8 +140,7 @@ impl Settings {
             env.secret("INTERNAL_API_TOKEN", DEV_INTERNAL_TOKEN)?;
         let (auth_secret_key, secret_defaulted) =
             env.secret("AUTH_SECRET_KEY", DEV_AUTH_SECRET_KEY)?;
-        let (database_url, _) =
-            env.secret("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/auth")?;
+        let (database_url, _) = env.secret("DATABASE_URL", DEFAULT_DATABASE_URL)?;
         let (redis_url, _) = env.secret("REDIS_URL", "redis://127.0.0.1:6379")?;
 
         let settings = Self {
@@ -151,6 +156,7 @@ impl Settings {
             redis_timeout: Duration::from_millis(env.parse("REDIS_TIMEOUT_MS", 2000)?),
             request_timeout: Duration::from_millis(env.parse("REQUEST_TIMEOUT_MS", 15_000)?),
             shutdown_grace: Duration::from_millis(env.parse("SHUTDOWN_GRACE_MS", 0)?),
+            migrate_on_start: env.parse("MIGRATE_ON_START", true)?,
             jwt_algorithm,
             signing_keys,
             jwt_issuer: env.string("JWT_ISSUER", "auth-service"),

@@ -70,10 +70,19 @@ async fn main() -> anyhow::Result<()> {
     {
         return cli::keygen(dir, public_dir.as_deref().unwrap_or(dir), kid);
     }
+    // Migrating needs the database only, none of the other secrets.
+    if let Command::Migrate = command {
+        return common::db::migrate_database_from_env(
+            &auth_service::MIGRATOR,
+            auth_service::config::DEFAULT_DATABASE_URL,
+        )
+        .await;
+    }
     let state = AppState::connect(Settings::from_env()?)?;
     match command {
         Command::Serve => serve(state).await,
-        Command::Migrate => cli::migrate(&state.db).await,
+        // Answered above, before the settings were read.
+        Command::Migrate => Ok(()),
         Command::CreateAdmin { email, if_missing } => {
             cli::create_admin(&state.db, &state.accounts, &email, if_missing).await
         }
@@ -82,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(state: AppState) -> anyhow::Result<()> {
-    cli::migrate(&state.db).await?;
+    cli::prepare_schema(&state.db, state.settings.migrate_on_start).await?;
     cli::check_eviction_policy(&state.store, &state.settings).await?;
     tokio::spawn(auth_service::sessions::revocations::run_pruning(
         state.db.clone(),

@@ -7,6 +7,9 @@ use common::config::{AppEnv, Env};
 use common::keys::{DEV_KID, JwtAlgorithm, KeyBytes, MIN_HS256_SECRET_BYTES, parse_keyring};
 use secrecy::{ExposeSecret, SecretString};
 
+/// Where the development database is.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/commerce";
+
 /// Development value of `INTERNAL_API_TOKEN`; production refuses it.
 pub const DEV_INTERNAL_TOKEN: &str = "dev-internal-token";
 
@@ -20,6 +23,9 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// How long readiness reports "stopping" before the server drains.
     pub shutdown_grace: Duration,
+    /// Apply migrations when serving starts (development, compose); with
+    /// `false` they run as their own step and serving only checks them.
+    pub migrate_on_start: bool,
     pub jwt_algorithm: JwtAlgorithm,
     pub verify_keys: Vec<(String, KeyBytes)>,
     pub jwt_issuer: String,
@@ -58,10 +64,7 @@ impl Settings {
         let verify_keys = parse_keyring(keys_spec.expose_secret(), "JWT_VERIFY_KEYS")?;
         let (internal_api_token, internal_defaulted) =
             env.secret("INTERNAL_API_TOKEN", DEV_INTERNAL_TOKEN)?;
-        let (database_url, _) = env.secret(
-            "DATABASE_URL",
-            "postgres://postgres@127.0.0.1:5432/commerce",
-        )?;
+        let (database_url, _) = env.secret("DATABASE_URL", DEFAULT_DATABASE_URL)?;
         let settings = Self {
             app_env,
             listen_addr: env.string("LISTEN_ADDR", "127.0.0.1:8082"),
@@ -72,6 +75,7 @@ impl Settings {
             ),
             request_timeout: Duration::from_millis(env.parse("REQUEST_TIMEOUT_MS", 15_000)?),
             shutdown_grace: Duration::from_millis(env.parse("SHUTDOWN_GRACE_MS", 0)?),
+            migrate_on_start: env.parse("MIGRATE_ON_START", true)?,
             jwt_algorithm,
             verify_keys,
             jwt_issuer: env.string("JWT_ISSUER", "auth-service"),

@@ -35,17 +35,26 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = common::telemetry::init(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
-    let cli = Cli::parse();
+    let command = Cli::parse().command.unwrap_or(Command::Serve);
+    // Migrating needs the database only, none of the other settings.
+    if let Command::Migrate = command {
+        return common::db::migrate_database_from_env(
+            &commerce_service::MIGRATOR,
+            commerce_service::config::DEFAULT_DATABASE_URL,
+        )
+        .await;
+    }
     let state = AppState::connect(Settings::from_env()?)?;
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
         Command::Serve => serve(state).await,
-        Command::Migrate => cli::migrate(&state.db).await,
+        // Answered above, before the settings were read.
+        Command::Migrate => Ok(()),
         Command::Seed => cli::seed(&state.db, &state.markets).await,
     }
 }
 
 async fn serve(state: AppState) -> anyhow::Result<()> {
-    cli::migrate(&state.db).await?;
+    cli::prepare_schema(&state.db, state.settings.migrate_on_start).await?;
     tokio::spawn(commerce_service::orders::fulfilment::run_expiry(
         state.db.clone(),
         state.settings.expiry_sweep_interval,

@@ -141,6 +141,24 @@ pub async fn migrate(migrator: &Migrator, pool: &PgPool) -> anyhow::Result<()> {
     }
 }
 
+/// The `migrate` step of a service: only `DATABASE_URL` (or
+/// `DATABASE_URL_FILE`) is read, so the step needs none of the service's
+/// other secrets (a Kubernetes init container, a compose one-shot).
+pub async fn migrate_database_from_env(
+    migrator: &Migrator,
+    default_url: &str,
+) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret as _;
+    let (url, _) = crate::config::Env::system().secret("DATABASE_URL", default_url)?;
+    let options = connect_options(url.expose_secret()).context("DATABASE_URL is not valid")?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy_with(options);
+    let outcome = migrate(migrator, &pool).await;
+    pool.close().await;
+    outcome
+}
+
 /// One migration run on a connection of its own without the statement cap
 /// (a migration may rebuild an index of a big table); the connection is
 /// closed afterwards rather than returned to the pool without its cap.
@@ -150,6 +168,70 @@ async fn migrate_once(migrator: &Migrator, pool: &PgPool) -> anyhow::Result<()> 
     sqlx::query("set statement_timeout = 0")
         .execute(&mut *conn)
         .await?;
-    migrator.run(&mut *conn).await?;
+    tolerating_newer(migrator).run(&mut *conn).await?;
     Ok(())
+}
+
+/// The same migrations, but content that the database already holds newer
+/// ones: during a rollout an old replica that restarts meets the new
+/// replicas' migrations (written expand-then-contract, so the old code
+/// still works on them) and must not refuse to start.
+fn tolerating_newer(migrator: &Migrator) -> Migrator {
+    // sqlx marks these fields semver-exempt; the version is pinned in
+    // Cargo.lock and this is covered by a test of each service.
+    Migrator {
+        migrations: migrator.migrations.clone(),
+        ignore_missing: true,
+        locking: migrator.locking,
+        no_tx: migrator.no_tx,
+        table_name: migrator.table_name.clone(),
+        create_schemas: migrator.create_schemas.clone(),
+    }
+}
+
+/// Checks, without changing anything, that every migration `migrator`
+/// knows is applied: for a service whose migrations run as their own step
+/// (`MIGRATE_ON_START=false`). Waits for a database that is starting, like
+/// [`migrate`].
+pub async fn ensure_migrated(migrator: &Migrator, pool: &PgPool) -> anyhow::Result<()> {
+    let mut attempt = 0;
+    loop {
+        let applied: Result<Vec<i64>, sqlx::Error> = sqlx::query_scalar(
+            "select version from _sqlx_migrations where success order by version",
+        )
+        .fetch_all(pool)
+        .await;
+        match applied {
+            Ok(applied) => {
+                let missing: Vec<i64> = migrator
+                    .iter()
+                    .filter(|m| m.migration_type.is_up_migration())
+                    .map(|m| m.version)
+                    .filter(|version| !applied.contains(version))
+                    .collect();
+                anyhow::ensure!(
+                    missing.is_empty(),
+                    "the database lacks migrations {missing:?}: run this service's `migrate` step first"
+                );
+                return Ok(());
+            }
+            // No migrations table at all: nothing was ever applied.
+            Err(error)
+                if error
+                    .as_database_error()
+                    .and_then(|db| db.code())
+                    .is_some_and(|code| code == "42P01") =>
+            {
+                anyhow::bail!(
+                    "the database has no migrations applied: run this service's `migrate` step first"
+                )
+            }
+            Err(error) if attempt < 15 => {
+                attempt += 1;
+                tracing::warn!(%error, attempt, "database not ready; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(error) => return Err(error).context("reading the applied migrations"),
+        }
+    }
 }

@@ -132,6 +132,8 @@ impl StackConfig {
             ),
             ("REDIS_URL", self.redis_url.clone()),
             ("REDIS_KEY_PREFIX", self.redis_key_prefix.clone()),
+            // Migrated by the `migrate` step before they start, as deployed.
+            ("MIGRATE_ON_START", "false".to_owned()),
             // Every auth replica: commerce's client goes round them (no
             // load balancer stands between the services here).
             (
@@ -230,9 +232,30 @@ impl Stack {
             .with_context(|| format!("opening {}", path.display()))
     }
 
-    /// Migrations, the admin account and the demo catalog: all idempotent.
+    /// Migrations (each service's own `migrate` step, as deployments run
+    /// it: with nothing but the database's address, in production mode),
+    /// the admin account and the demo catalog: all idempotent.
     fn prepare_data(&self) -> anyhow::Result<()> {
         let config = &self.config;
+        for (service, database) in [
+            ("auth-service", &config.auth_database),
+            ("commerce-service", &config.commerce_database),
+        ] {
+            let status = Command::new(self.binary(service))
+                .arg("migrate")
+                .env_clear()
+                .env("APP_ENV", "production")
+                .env("DATABASE_URL", config.database_url(database))
+                .stdout(self.log_file("setup")?)
+                .stderr(self.log_file("setup")?)
+                .status()
+                .with_context(|| format!("running {service} migrate"))?;
+            ensure!(
+                status.success(),
+                "{service} migrate failed; see {}",
+                config.work_dir.join("logs/setup.log").display()
+            );
+        }
         let run = |name: &str,
                    database: &str,
                    args: &[&str],

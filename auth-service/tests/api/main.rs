@@ -8,5 +8,6 @@ mod otp;
 mod password;
 mod refresh;
 mod revocation;
+mod schema;
 mod sessions;
 mod support;
