@@ -2,7 +2,9 @@
 //! the files themselves: commerce-service never mounts the private signing
 //! key, auth-service believes `X-Forwarded-For` from the gateway alone, and
 //! in Kubernetes only the gateway (and commerce-service, for auth-service)
-//! can reach the services.
+//! can reach the services, and every manifest is valid against the
+//! Kubernetes schemas (offline, with PyPI's `kubernetes-validate`, which
+//! `cargo xtask test` installs when missing).
 
 use std::fs;
 
@@ -135,4 +137,25 @@ fn kubernetes_lets_only_the_gateway_reach_the_services() {
         let prefix: u8 = range.split('/').nth(1).unwrap_or("32").parse().unwrap();
         assert!(prefix >= 24, "TRUSTED_PROXIES {range} is wider than a /24");
     }
+}
+
+#[test]
+fn kubernetes_manifests_validate_against_the_kubernetes_schemas() {
+    let manifests: Vec<std::path::PathBuf> = fs::read_dir(workspace_root().join("deploy/k8s"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+        .collect();
+    assert!(manifests.len() >= 3, "{manifests:?}");
+    let output = std::process::Command::new("python3")
+        .args(["-m", "kubernetes_validate", "--strict", "--quiet"])
+        .args(&manifests)
+        .output()
+        .expect("python3 runs (kubernetes-validate: python3 -m pip install kubernetes-validate)");
+    assert!(
+        output.status.success(),
+        "the manifests do not validate (is kubernetes-validate installed? python3 -m pip install kubernetes-validate):\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -95,6 +95,7 @@ fn test(cargo_args: &[String]) -> anyhow::Result<()> {
     // The end-to-end journeys run through a real gateway.
     xtask::gateway::nginx_binary()?;
     prepare(true)?;
+    ensure_kubernetes_validate()?;
     let root = workspace_root();
     let mut command = Command::new(cargo());
     command
@@ -159,6 +160,37 @@ fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
         .with_context(|| format!("starting {what}"))?;
     if !status.success() {
         bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Installs PyPI's `kubernetes-validate` when missing (once per machine):
+/// the Kubernetes manifests are checked against the Kubernetes schemas
+/// offline (`xtask/src/deploy_checks.rs`).
+fn ensure_kubernetes_validate() -> anyhow::Result<()> {
+    let installed = || {
+        Command::new("python3")
+            .args(["-m", "kubernetes_validate", "--version"])
+            .output()
+            .is_ok_and(|out| out.status.success())
+    };
+    if installed() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing kubernetes-validate (once)");
+    let pip = |extra: &[&str]| {
+        Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "kubernetes-validate"])
+            .args(extra)
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    // A Debian system Python refuses installs outside a virtualenv; the
+    // user's site-packages is then the place.
+    if !(pip(&[]) || pip(&["--user", "--break-system-packages"])) || !installed() {
+        bail!(
+            "kubernetes-validate could not be installed: python3 -m pip install kubernetes-validate"
+        );
     }
     Ok(())
 }
