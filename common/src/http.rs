@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,7 +21,7 @@ use crate::{request_id, telemetry};
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Wraps a service's routes with the layers every service needs.
-pub fn finish_router(router: Router, request_timeout: Duration) -> Router {
+pub fn finish_router(router: Router, request_timeout: Duration, lifecycle: Lifecycle) -> Router {
     // The recorder must exist before the first request is counted.
     telemetry::metrics_handle();
     router
@@ -33,6 +33,26 @@ pub fn finish_router(router: Router, request_timeout: Duration) -> Router {
         .layer(from_fn_with_state(request_timeout, enforce_timeout))
         .layer(from_fn(telemetry::observe_request))
         .layer(from_fn(request_id::propagate))
+        .layer(from_fn_with_state(lifecycle, close_when_stopping))
+}
+
+/// While stopping, every answer says `Connection: close`, so the gateway
+/// drops its pooled connections to this process one by one as it uses
+/// them, before the listener closes. Otherwise it could send a request on
+/// a pooled connection at the very moment the drain closes it, and a POST
+/// lost that way is not one the gateway may pass to another replica.
+async fn close_when_stopping(
+    State(lifecycle): State<Lifecycle>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    if lifecycle.is_stopping() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 async fn not_found() -> Problem {

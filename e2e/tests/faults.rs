@@ -353,21 +353,44 @@ async fn shop_until(
         round += 1;
         let cart_line = format!("/api/v1/cart/items/{sku}");
         let key = format!("rolling-{tag}-{round}");
-        // Every step is safe to repeat as it stands: reads, a PUT of the
-        // same quantity, a checkout under its idempotency key.
-        let steps: [(&str, Method, &str, Option<serde_json::Value>); 4] = [
-            ("catalog", Method::GET, "/api/v1/products?per_page=5", None),
-            ("cart read", Method::GET, "/api/v1/cart", None),
+        // (what, method, path, body, safe to repeat as it stands): reads, a
+        // PUT of the same quantity and a checkout under its idempotency key
+        // may be asked again; an add may not (twice adds two), so it must
+        // never fail.
+        let add = json!({"sku_id": sku, "quantity": 1});
+        let steps: [(&str, Method, &str, Option<serde_json::Value>, bool); 5] = [
+            (
+                "catalog",
+                Method::GET,
+                "/api/v1/products?per_page=5",
+                None,
+                true,
+            ),
+            ("cart read", Method::GET, "/api/v1/cart", None, true),
             (
                 "cart write",
                 Method::PUT,
                 &cart_line,
                 Some(json!({"quantity": 1})),
+                true,
             ),
-            ("checkout", Method::POST, "/api/v1/orders", Some(json!({}))),
+            (
+                "cart add",
+                Method::POST,
+                "/api/v1/cart/items",
+                Some(add),
+                false,
+            ),
+            (
+                "checkout",
+                Method::POST,
+                "/api/v1/orders",
+                Some(json!({})),
+                true,
+            ),
         ];
-        for (what, method, path, body) in steps {
-            let (answer, again) = ask_safely(|| async {
+        for (what, method, path, body, repeatable) in steps {
+            let ask = || async {
                 let mut request = app
                     .http
                     .request(method.clone(), app.url(path))
@@ -379,9 +402,14 @@ async fn shop_until(
                     request = request.json(body);
                 }
                 Ok(e2e::app::json_of(request.send().await?).await)
-            })
-            .await;
-            asked_again += again;
+            };
+            let answer = if repeatable {
+                let (answer, again) = ask_safely(ask).await;
+                asked_again += again;
+                answer
+            } else {
+                ask().await
+            };
             let (status, body) = answer.with_context(|| format!("{what} never answered"))?;
             ensure!(
                 status.is_success(),
@@ -430,7 +458,8 @@ fn a_rolling_restart_of_every_replica_fails_no_request_and_duplicates_nothing() 
         2,
         &[
             ("OTP_RESEND_SECONDS", "1"),
-            ("SHUTDOWN_GRACE_MS", "300"),
+            // Longer than the gateway's upstream keepalive_timeout (1 s).
+            ("SHUTDOWN_GRACE_MS", "1500"),
             ("MAX_PENDING_ORDERS", "100000"),
             ("MAX_HELD_UNITS_PER_SKU", "100000"),
         ],

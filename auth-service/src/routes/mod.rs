@@ -44,7 +44,11 @@ pub fn app(state: AppState) -> Router {
         .merge(system::router(openapi))
         .merge(common::http::health_route())
         .with_state(state.clone());
-    common::http::finish_router(router, state.settings.request_timeout)
+    common::http::finish_router(
+        router,
+        state.settings.request_timeout,
+        state.lifecycle.clone(),
+    )
 }
 
 /// Headers of every token response (RFC 6749 §5.1).

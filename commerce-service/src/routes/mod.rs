@@ -37,5 +37,9 @@ pub fn app(state: AppState) -> Router {
         .merge(system::router(std::sync::Arc::new(openapi)))
         .merge(common::http::health_route())
         .with_state(state.clone());
-    common::http::finish_router(router, state.settings.request_timeout)
+    common::http::finish_router(
+        router,
+        state.settings.request_timeout,
+        state.lifecycle.clone(),
+    )
 }
