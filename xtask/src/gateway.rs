@@ -18,6 +18,9 @@ pub struct Values {
     pub otp_burst: String,
     /// Where the access log goes (a file, or `/dev/stdout`).
     pub access_log: String,
+    /// A directory whose `*.conf` (`deploy/gateway/tls.conf` and its
+    /// certificate) turns HTTPS on; empty for plain HTTP.
+    pub tls_dir: String,
 }
 
 pub fn template_path() -> PathBuf {
@@ -55,6 +58,7 @@ pub fn render(template: &str, values: &Values) -> anyhow::Result<String> {
         ("GATEWAY_OTP_RATE", &values.otp_rate),
         ("GATEWAY_OTP_BURST", &values.otp_burst),
         ("GATEWAY_ACCESS_LOG", &values.access_log),
+        ("GATEWAY_TLS_DIR", &values.tls_dir),
     ];
     let mut lines = Vec::new();
     for line in template.lines() {
@@ -93,9 +97,40 @@ pub fn render(template: &str, values: &Values) -> anyhow::Result<String> {
     Ok(text)
 }
 
+/// The HTTPS configuration of the gateway (`deploy/gateway/tls.conf`).
+pub fn tls_conf_path() -> PathBuf {
+    crate::workspace_root().join("deploy/gateway/tls.conf")
+}
+
+/// Writes a self-signed certificate for `localhost` and `127.0.0.1`
+/// (`cert.pem`, `key.pem`, with OpenSSL's command line) and the gateway's
+/// `tls.conf` into `dir`: HTTPS for development.
+pub fn write_dev_certificate(dir: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(dir)?;
+    let status = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-nodes", "-days", "365", "-newkey", "ec"])
+        .args(["-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args(["-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .context("openssl is not installed: sudo apt-get install -y openssl")?;
+    if !status.success() {
+        bail!("openssl could not make a certificate in {}", dir.display());
+    }
+    fs::copy(tls_conf_path(), dir.join("tls.conf"))?;
+    Ok(())
+}
+
 /// Writes the rendered configuration and a main `nginx.conf` that runs
 /// unprivileged with every scratch path under `prefix`; returns the latter.
 pub fn render_local(prefix: &Path, values: &Values) -> anyhow::Result<PathBuf> {
+    fs::create_dir_all(&values.tls_dir)?;
     for dir in [
         "logs",
         "tmp/body",
@@ -143,6 +178,10 @@ mod tests {
             otp_rate: "10r/m".into(),
             otp_burst: "5".into(),
             access_log: "/dev/null".into(),
+            tls_dir: std::env::temp_dir()
+                .join(format!("gateway-no-tls-{}", std::process::id()))
+                .display()
+                .to_string(),
         }
     }
 
@@ -307,5 +346,102 @@ mod tests {
                 "the access log keeps {secret}: {log}"
             );
         }
+    }
+
+    /// `curl` with `args`: the status line's code and the headers.
+    fn curl(args: &[&str]) -> (String, String) {
+        let output = std::process::Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-D", "-", "-w", "%{http_code}"])
+            .args(args)
+            .output()
+            .expect("curl is installed");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let code = text.lines().last().unwrap_or_default().to_owned();
+        (code, text.to_ascii_lowercase())
+    }
+
+    #[test]
+    fn https_serves_with_the_certificate_redirects_plain_http_and_sends_hsts() {
+        let nginx = nginx_binary().unwrap();
+        let upstream = stub_upstream().to_string();
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let (http_port, https_port) = (free(), free());
+        let prefix = std::env::temp_dir().join(format!("gateway-tls-{}", std::process::id()));
+        let tls_dir = prefix.join("tls");
+        write_dev_certificate(&tls_dir).unwrap();
+        // The shipped tls.conf listens on 8443; here a free port instead.
+        let conf = fs::read_to_string(tls_dir.join("tls.conf")).unwrap();
+        fs::write(
+            tls_dir.join("tls.conf"),
+            conf.replace("8443", &https_port.to_string()),
+        )
+        .unwrap();
+        let main = render_local(
+            &prefix,
+            &Values {
+                listen: format!("127.0.0.1:{http_port}"),
+                auth_upstreams: vec![upstream.clone()],
+                commerce_upstreams: vec![upstream],
+                access_log: prefix.join("logs/access.log").display().to_string(),
+                tls_dir: tls_dir.display().to_string(),
+                ..values()
+            },
+        )
+        .unwrap();
+        let gateway = Running(
+            std::process::Command::new(nginx)
+                .arg("-p")
+                .arg(&prefix)
+                .arg("-c")
+                .arg(&main)
+                .arg("-g")
+                .arg("daemon off;")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", https_port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the gateway did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let cacert = tls_dir.join("cert.pem").display().to_string();
+        let https = format!("https://localhost:{https_port}/api/v1/products");
+        let (code, headers) = curl(&["--cacert", &cacert, &https]);
+        assert_eq!(code, "200", "{headers}");
+        assert!(
+            headers.contains("strict-transport-security: max-age=31536000"),
+            "{headers}"
+        );
+        assert!(headers.contains("x-request-id:"), "{headers}");
+        // Without trusting the certificate there is no answer: real TLS.
+        let (code, _) = curl(&[&https]);
+        assert_eq!(code, "000");
+        // Plain HTTP is a redirect to the same path over HTTPS.
+        let (code, headers) = curl(&[&format!(
+            "http://localhost:{http_port}/api/v1/products?page=2"
+        )]);
+        assert_eq!(code, "308", "{headers}");
+        assert!(
+            headers.contains(&format!(
+                "location: https://localhost:{https_port}/api/v1/products?page=2"
+            )),
+            "{headers}"
+        );
+        // The container's health probe still answers over plain HTTP.
+        let (code, _) = curl(&[&format!("http://127.0.0.1:{http_port}/healthz")]);
+        assert_eq!(code, "200");
+        drop(gateway);
+        let _ = fs::remove_dir_all(&prefix);
     }
 }

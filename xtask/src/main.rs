@@ -39,6 +39,16 @@ enum Task {
         /// 8081, 8083, ..., commerce-service on 8082, 8084, ...
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
         replicas: u16,
+        /// Serve HTTPS on 127.0.0.1:8443 too (plain HTTP then redirects),
+        /// with the certificate `cargo xtask dev-cert` wrote.
+        #[arg(long)]
+        tls: bool,
+    },
+    /// Write a self-signed certificate for localhost and the gateway's
+    /// HTTPS configuration (for `up --tls` and docker-compose).
+    DevCert {
+        #[arg(long, default_value = "deploy/gateway/tls")]
+        dir: std::path::PathBuf,
     },
     /// Run every test against the local PostgreSQL and Redis.
     Test {
@@ -71,7 +81,20 @@ enum Task {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
-        Task::Up { release, replicas } => up(release, replicas),
+        Task::Up {
+            release,
+            replicas,
+            tls,
+        } => up(release, replicas, tls),
+        Task::DevCert { dir } => {
+            let dir = workspace_root().join(dir);
+            xtask::gateway::write_dev_certificate(&dir)?;
+            println!(
+                "wrote {}: cert.pem, key.pem and tls.conf (trust cert.pem, e.g. curl --cacert)",
+                dir.display()
+            );
+            Ok(())
+        }
         Task::Test { cargo_args } => test(&cargo_args),
         Task::Prepare => prepare(false),
         Task::Bench {
@@ -262,7 +285,7 @@ fn prepare(check: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn up(release: bool, replicas: u16) -> anyhow::Result<()> {
+fn up(release: bool, replicas: u16, tls: bool) -> anyhow::Result<()> {
     let root = workspace_root();
     let mut build = Command::new(cargo());
     build
@@ -294,6 +317,23 @@ fn up(release: bool, replicas: u16) -> anyhow::Result<()> {
         admin_password: admin_password.clone(),
         extra_env: Vec::new(),
     };
+    // HTTPS: the gateway serves what its `tls` directory holds.
+    let gateway_tls = work_dir.join("gateway/tls");
+    let _ = std::fs::remove_dir_all(&gateway_tls);
+    if tls {
+        let source = root.join("deploy/gateway/tls");
+        if !source.join("cert.pem").exists() {
+            bail!(
+                "no certificate in {}: run `cargo xtask dev-cert` first",
+                source.display()
+            );
+        }
+        std::fs::create_dir_all(&gateway_tls)?;
+        for file in ["cert.pem", "key.pem", "tls.conf"] {
+            std::fs::copy(source.join(file), gateway_tls.join(file))
+                .with_context(|| format!("copying {file}"))?;
+        }
+    }
     let (signal_tx, signal_rx) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = signal_tx.send(());

@@ -346,6 +346,8 @@ impl Stack {
                 otp_rate: "6000r/m".to_owned(),
                 otp_burst: "1000".to_owned(),
                 access_log: prefix.join("logs/access.log").display().to_string(),
+                // HTTPS when `cargo xtask up --tls` put a configuration here.
+                tls_dir: prefix.join("tls").display().to_string(),
             },
         )?;
         let child = Command::new(gateway::nginx_binary()?)
