@@ -142,25 +142,51 @@ fn test(cargo_args: &[String]) -> anyhow::Result<()> {
 }
 
 /// auth-service's integration suite against a local three-master Redis
-/// Cluster (started on free ports, removed afterwards).
+/// Cluster (started on free ports, removed afterwards). The test binary the
+/// workspace run built is run again as it is: building it for one package
+/// would unify features differently and compile everything a second time.
 fn test_auth_on_redis_cluster() -> anyhow::Result<()> {
     let root = workspace_root();
+    let built = Command::new(cargo())
+        .current_dir(&root)
+        .args(["test", "--workspace", "--test", "api", "--no-run"])
+        .args(["--message-format", "json"])
+        // The same environment as the workspace run, so nothing rebuilds.
+        .env(
+            "DATABASE_URL",
+            format!("{}/postgres", postgres_server_url()),
+        )
+        .env("REDIS_URL", redis_url())
+        .env("SQLX_OFFLINE", "true")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("listing the test binaries")?;
+    let executable = String::from_utf8_lossy(&built.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|message| {
+            message["reason"] == "compiler-artifact"
+                && message["target"]["name"] == "api"
+                && message["manifest_path"]
+                    .as_str()
+                    .is_some_and(|path| path.ends_with("auth-service/Cargo.toml"))
+        })
+        .and_then(|message| message["executable"].as_str().map(str::to_owned))
+        .context("cargo did not name auth-service's api test binary")?;
     let cluster = xtask::redis_cluster::LocalCluster::start(&root.join("target/redis-cluster"))?;
     eprintln!(
         "xtask: auth-service's suite on a Redis Cluster ({})",
         cluster.url()
     );
-    let mut command = Command::new(cargo());
+    let mut command = Command::new(executable);
     command
-        .current_dir(&root)
-        .args(["test", "-p", "auth-service", "--test", "api"])
+        .current_dir(root.join("auth-service"))
         .env(
             "DATABASE_URL",
             format!("{}/postgres", postgres_server_url()),
         )
-        .env("REDIS_URL", cluster.url())
-        .env("SQLX_OFFLINE", "true");
-    run(&mut command, "cargo test (auth-service on a Redis Cluster)")
+        .env("REDIS_URL", cluster.url());
+    run(&mut command, "auth-service's suite on a Redis Cluster")
 }
 
 /// The base URLs of a service's replicas, for people to read.
