@@ -24,6 +24,15 @@ pub fn ensure_database(url: &str) -> anyhow::Result<()> {
     })
 }
 
+/// Whether the database of `url` exists.
+pub fn database_exists(url: &str) -> anyhow::Result<bool> {
+    runtime()?.block_on(async {
+        sqlx::Postgres::database_exists(url)
+            .await
+            .context("asking PostgreSQL")
+    })
+}
+
 /// Drops the database of `url` if it exists (test stacks clean up after themselves).
 pub fn drop_database(url: &str) -> anyhow::Result<()> {
     runtime()?.block_on(async {

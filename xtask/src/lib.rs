@@ -6,6 +6,7 @@ pub mod database;
 #[cfg(test)]
 mod deploy_checks;
 pub mod gateway;
+pub mod local_services;
 pub mod redis_cluster;
 pub mod stack;
 
