@@ -257,6 +257,32 @@ mod tests {
     /// master takes its workers down with it.
     struct Running(std::process::Child);
 
+    impl Running {
+        /// Renders the configuration under `prefix`, starts nginx with it
+        /// and waits until it accepts connections on `port`.
+        fn start(prefix: &Path, values: &Values, port: u16) -> Self {
+            let main = render_local(prefix, values).unwrap();
+            let running = Running(
+                std::process::Command::new(nginx_binary().unwrap())
+                    .arg("-p")
+                    .arg(prefix)
+                    .arg("-c")
+                    .arg(&main)
+                    .arg("-g")
+                    .arg("daemon off;")
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            );
+            crate::wait_until(std::time::Duration::from_secs(10), || {
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            })
+            .expect("the gateway starts");
+            running
+        }
+    }
+
     impl Drop for Running {
         fn drop(&mut self) {
             let _ = std::process::Command::new("kill")
@@ -270,7 +296,6 @@ mod tests {
     #[test]
     fn the_access_log_keeps_no_query_string_or_credential() {
         use std::io::{Read, Write};
-        let nginx = nginx_binary().unwrap();
         let upstream = stub_upstream().to_string();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -279,7 +304,7 @@ mod tests {
             .port();
         let prefix = std::env::temp_dir().join(format!("gateway-log-{}", std::process::id()));
         let access_log = prefix.join("logs/access.log");
-        let main = render_local(
+        let gateway = Running::start(
             &prefix,
             &Values {
                 listen: format!("127.0.0.1:{port}"),
@@ -288,31 +313,9 @@ mod tests {
                 access_log: access_log.display().to_string(),
                 ..values()
             },
-        )
-        .unwrap();
-        let gateway = Running(
-            std::process::Command::new(nginx)
-                .arg("-p")
-                .arg(&prefix)
-                .arg("-c")
-                .arg(&main)
-                .arg("-g")
-                .arg("daemon off;")
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
+            port,
         );
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let mut stream = loop {
-            match std::net::TcpStream::connect(("127.0.0.1", port)) {
-                Ok(stream) => break stream,
-                Err(error) if std::time::Instant::now() > deadline => {
-                    panic!("the gateway did not start: {error}")
-                }
-                Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
-            }
-        };
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         let request = "GET /api/v1/admin/users?q=%2B13125550100&email=ops%40example.com&access_token=tok-secret-123 HTTP/1.1\r\n\
                        Host: shop.test\r\n\
                        Authorization: Bearer hdr-secret-456\r\n\
@@ -362,7 +365,6 @@ mod tests {
 
     #[test]
     fn https_serves_with_the_certificate_redirects_plain_http_and_sends_hsts() {
-        let nginx = nginx_binary().unwrap();
         let upstream = stub_upstream().to_string();
         let free = || {
             std::net::TcpListener::bind("127.0.0.1:0")
@@ -382,7 +384,7 @@ mod tests {
             conf.replace("8443", &https_port.to_string()),
         )
         .unwrap();
-        let main = render_local(
+        let gateway = Running::start(
             &prefix,
             &Values {
                 listen: format!("127.0.0.1:{http_port}"),
@@ -392,29 +394,8 @@ mod tests {
                 tls_dir: tls_dir.display().to_string(),
                 ..values()
             },
-        )
-        .unwrap();
-        let gateway = Running(
-            std::process::Command::new(nginx)
-                .arg("-p")
-                .arg(&prefix)
-                .arg("-c")
-                .arg(&main)
-                .arg("-g")
-                .arg("daemon off;")
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
+            https_port,
         );
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", https_port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the gateway did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
         let cacert = tls_dir.join("cert.pem").display().to_string();
         let https = format!("https://localhost:{https_port}/api/v1/products");
         let (code, headers) = curl(&["--cacert", &cacert, &https]);

@@ -23,6 +23,18 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Polls `ready` every 100 ms until it holds, for at most `limit`.
+pub fn wait_until(limit: Duration, mut ready: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if ready() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    anyhow::bail!("not ready within {limit:?}")
+}
+
 /// The PostgreSQL server (no database), from `TEST_POSTGRES_URL` or the default.
 pub fn postgres_server_url() -> String {
     std::env::var("TEST_POSTGRES_URL")

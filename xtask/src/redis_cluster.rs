@@ -5,9 +5,11 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail, ensure};
+
+use crate::wait_until;
 
 const MASTERS: usize = 3;
 
@@ -126,15 +128,4 @@ impl Drop for LocalCluster {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn wait_until(limit: Duration, mut ready: impl FnMut() -> bool) -> anyhow::Result<()> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if ready() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    bail!("not ready within {limit:?}")
 }
