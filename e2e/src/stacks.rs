@@ -132,13 +132,20 @@ impl Targets {
         })
     }
 
-    /// Every replica of `service` in the main stack (name, base URL); none
-    /// for a deployment given by `E2E_BASE_URL`.
+    /// Every replica of `service` in the main stack (name, base URL). For a
+    /// deployment given by `E2E_BASE_URL`, those that `E2E_AUTH_REPLICAS`
+    /// and `E2E_COMMERCE_REPLICAS` list (comma-separated base URLs, e.g.
+    /// each compose replica's published port), or none.
     pub fn main_replicas(&self, service: &str) -> Vec<(String, String)> {
-        self.stacks
-            .first()
-            .map(|stack| stack.config.replicas(service))
-            .unwrap_or_default()
+        if let Some(stack) = self.stacks.first() {
+            return stack.config.replicas(service);
+        }
+        let variable = match service {
+            "auth-service" => "E2E_AUTH_REPLICAS",
+            "commerce-service" => "E2E_COMMERCE_REPLICAS",
+            _ => return Vec::new(),
+        };
+        replicas_listed(service, &env_or(variable, ""))
     }
 
     /// Stops the stacks of our own and drops their databases.
@@ -146,5 +153,38 @@ impl Targets {
         for stack in self.stacks {
             drop_stack(stack);
         }
+    }
+}
+
+/// Replicas named `service`, `service-2`, ... from a comma-separated list of
+/// base URLs.
+fn replicas_listed(service: &str, list: &str) -> Vec<(String, String)> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .enumerate()
+        .map(|(index, url)| {
+            (
+                xtask::stack::replica_name(service, index),
+                url.trim_end_matches('/').to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replicas_listed;
+
+    #[test]
+    fn replicas_are_read_from_a_comma_separated_list() {
+        assert_eq!(
+            replicas_listed("auth-service", "http://127.0.0.1:1/, http://127.0.0.1:2"),
+            vec![
+                ("auth-service".to_owned(), "http://127.0.0.1:1".to_owned()),
+                ("auth-service-2".to_owned(), "http://127.0.0.1:2".to_owned()),
+            ]
+        );
+        assert!(replicas_listed("auth-service", "").is_empty());
     }
 }

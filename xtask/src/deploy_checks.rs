@@ -159,3 +159,51 @@ fn kubernetes_manifests_validate_against_the_kubernetes_schemas() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Official images by default, any other by a variable: an offline build
+/// substitutes its own (deploy/offline/images.env) without editing a file.
+#[test]
+fn every_upstream_image_is_a_variable_with_the_official_default() {
+    let compose = &load("docker-compose.yml")[0];
+    let substitutes = std::fs::read_to_string(workspace_root().join("deploy/offline/images.env"))
+        .expect("deploy/offline/images.env");
+    for (name, service) in compose["services"].as_hash().unwrap() {
+        // A service may take its image from a YAML merge (`<<: *anchor`).
+        let image = service["image"]
+            .as_str()
+            .or_else(|| service["<<"]["image"].as_str())
+            .expect("every service names its image");
+        if service["build"].as_hash().is_some() {
+            assert!(image.starts_with("shop/"), "{name:?} builds {image}");
+            continue;
+        }
+        let variable = image
+            .strip_prefix("${")
+            .and_then(|rest| rest.split_once(":-"))
+            .map(|(variable, _)| variable)
+            .unwrap_or_else(|| panic!("{name:?}'s image {image} is not ${{VAR:-official}}"));
+        assert!(
+            substitutes.contains(&format!("\n{variable}=")),
+            "deploy/offline/images.env has no stand-in for {variable}"
+        );
+    }
+    let dockerfile = std::fs::read_to_string(workspace_root().join("deploy/Dockerfile")).unwrap();
+    assert!(
+        !dockerfile
+            .lines()
+            .any(|line| line.replace(' ', "").starts_with("#syntax=")),
+        "a syntax line makes BuildKit pull its frontend from a registry"
+    );
+    for line in dockerfile.lines().filter(|line| line.starts_with("FROM ")) {
+        let base = line.split_whitespace().nth(1).unwrap();
+        assert!(
+            base.starts_with("${") || ["runtime"].contains(&base),
+            "deploy/Dockerfile's {line:?} is neither an argument nor a stage"
+        );
+        let variable = base.trim_start_matches("${").trim_end_matches('}');
+        assert!(
+            !base.starts_with("${") || substitutes.contains(&format!("\n{variable}=")),
+            "deploy/offline/images.env has no stand-in for {variable}"
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //! tests: starting the whole system locally and checking what it needs.
 
 pub mod bench;
+pub mod compose;
 pub mod database;
 #[cfg(test)]
 mod deploy_checks;
@@ -14,7 +15,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::ensure;
+use anyhow::{Context as _, ensure};
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -33,6 +34,40 @@ pub fn wait_until(limit: Duration, mut ready: impl FnMut() -> bool) -> anyhow::R
         std::thread::sleep(Duration::from_millis(100));
     }
     anyhow::bail!("not ready within {limit:?}")
+}
+
+/// The path of `package`'s integration test binary `test`, as the
+/// workspace test run built it: asked of cargo with the same environment,
+/// so nothing is compiled again (building it for one package would unify
+/// features differently and compile everything a second time).
+pub fn built_test_binary(package: &str, test: &str) -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let built = std::process::Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["test", "--workspace", "--test", test, "--no-run"])
+        .args(["--message-format", "json"])
+        .env(
+            "DATABASE_URL",
+            format!("{}/postgres", postgres_server_url()),
+        )
+        .env("REDIS_URL", redis_url())
+        .env("SQLX_OFFLINE", "true")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("listing the test binaries")?;
+    let manifest = format!("{package}/Cargo.toml");
+    String::from_utf8_lossy(&built.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|message| {
+            message["reason"] == "compiler-artifact"
+                && message["target"]["name"] == test
+                && message["manifest_path"]
+                    .as_str()
+                    .is_some_and(|path| path.ends_with(&manifest))
+        })
+        .and_then(|message| message["executable"].as_str().map(PathBuf::from))
+        .with_context(|| format!("cargo did not name {package}'s {test} test binary"))
 }
 
 /// The PostgreSQL server (no database), from `TEST_POSTGRES_URL` or the default.

@@ -4,7 +4,13 @@
 //!   databases migrated and seeded) until Ctrl-C.
 //! - `test`: checks PostgreSQL and Redis, checks each service's `.sqlx/`
 //!   query data is current, then runs every test of the workspace, the
-//!   end-to-end journeys through the real gateway included.
+//!   end-to-end journeys through the real gateway included, then
+//!   auth-service's suite on a Redis Cluster and the journeys against the
+//!   docker-compose stack (`compose-e2e`).
+//! - `compose-e2e`: builds the compose stack's images, brings it up on free
+//!   ports and runs the journeys against it.
+//! - `offline-images`: builds stand-ins for the upstream images from
+//!   Debian's packages, for machines without a container registry.
 //! - `prepare`: regenerates each service's `.sqlx/` query data.
 
 use std::process::Command;
@@ -51,11 +57,37 @@ enum Task {
         #[arg(long, default_value = "deploy/gateway/tls")]
         dir: std::path::PathBuf,
     },
-    /// Run every test against the local PostgreSQL and Redis.
+    /// Run every test against the local PostgreSQL and Redis, then the
+    /// journeys against the docker-compose stack.
     Test {
-        /// Extra arguments for `cargo test` (after `--`).
+        /// Skip the docker-compose run (it needs a Docker engine).
+        #[arg(long)]
+        no_compose: bool,
+        /// Extra arguments for `cargo test` (after `--`); with any, only
+        /// `cargo test` runs.
         #[arg(last = true)]
         cargo_args: Vec<String>,
+    },
+    /// Build the docker-compose stack, bring it up on free ports, run the
+    /// end-to-end journeys against it (also with auth-service on the Redis
+    /// Cluster profile) and remove it.
+    ComposeE2e {
+        #[arg(long, value_enum, default_value_t = xtask::compose::Images::Auto)]
+        images: xtask::compose::Images,
+        /// Leave the stack running afterwards (the next run removes it).
+        #[arg(long)]
+        keep: bool,
+        /// Skip the Redis Cluster pass.
+        #[arg(long)]
+        default_only: bool,
+    },
+    /// Build the offline stand-ins for the upstream images
+    /// (deploy/offline/); then `docker compose --env-file
+    /// deploy/offline/images.env up --build` needs no registry.
+    OfflineImages {
+        /// Make the debootstrapped base again even if it exists.
+        #[arg(long)]
+        rebuild_base: bool,
     },
     /// Regenerate the `.sqlx/` offline query data of every service.
     Prepare,
@@ -96,7 +128,24 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Task::Test { cargo_args } => test(&cargo_args),
+        Task::Test {
+            no_compose,
+            cargo_args,
+        } => test(&cargo_args, !no_compose),
+        Task::ComposeE2e {
+            images,
+            keep,
+            default_only,
+        } => xtask::compose::run(&xtask::compose::ComposeE2eOptions {
+            images,
+            keep,
+            default_shape_only: default_only,
+        }),
+        Task::OfflineImages { rebuild_base } => {
+            let work_dir = xtask::compose::work_dir();
+            xtask::compose::ensure_docker(&work_dir)?;
+            xtask::compose::offline_images::build(&work_dir, rebuild_base)
+        }
         Task::Prepare => prepare(false),
         Task::Bench {
             seconds,
@@ -114,7 +163,7 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn test(cargo_args: &[String]) -> anyhow::Result<()> {
+fn test(cargo_args: &[String], with_compose: bool) -> anyhow::Result<()> {
     check_services(&postgres_server_url(), &redis_url())?;
     // The end-to-end journeys run through a real gateway.
     xtask::gateway::nginx_binary()?;
@@ -135,45 +184,27 @@ fn test(cargo_args: &[String]) -> anyhow::Result<()> {
         .env("SQLX_OFFLINE", "true");
     run(&mut command, "cargo test")?;
     // No filter given: auth-service's suite once more, on a Redis Cluster
-    // of three masters, as it is deployed at scale.
+    // of three masters, as it is deployed at scale; then the deployed shape
+    // itself, the compose stack.
     if cargo_args.is_empty() {
         test_auth_on_redis_cluster()?;
+        if with_compose {
+            xtask::compose::run(&xtask::compose::ComposeE2eOptions {
+                images: xtask::compose::Images::Auto,
+                keep: false,
+                default_shape_only: false,
+            })?;
+        }
     }
     Ok(())
 }
 
 /// auth-service's integration suite against a local three-master Redis
-/// Cluster (started on free ports, removed afterwards). The test binary the
-/// workspace run built is run again as it is: building it for one package
-/// would unify features differently and compile everything a second time.
+/// Cluster (started on free ports, removed afterwards), with the test
+/// binary the workspace run built.
 fn test_auth_on_redis_cluster() -> anyhow::Result<()> {
     let root = workspace_root();
-    let built = Command::new(cargo())
-        .current_dir(&root)
-        .args(["test", "--workspace", "--test", "api", "--no-run"])
-        .args(["--message-format", "json"])
-        // The same environment as the workspace run, so nothing rebuilds.
-        .env(
-            "DATABASE_URL",
-            format!("{}/postgres", postgres_server_url()),
-        )
-        .env("REDIS_URL", redis_url())
-        .env("SQLX_OFFLINE", "true")
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .context("listing the test binaries")?;
-    let executable = String::from_utf8_lossy(&built.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .find(|message| {
-            message["reason"] == "compiler-artifact"
-                && message["target"]["name"] == "api"
-                && message["manifest_path"]
-                    .as_str()
-                    .is_some_and(|path| path.ends_with("auth-service/Cargo.toml"))
-        })
-        .and_then(|message| message["executable"].as_str().map(str::to_owned))
-        .context("cargo did not name auth-service's api test binary")?;
+    let executable = xtask::built_test_binary("auth-service", "api")?;
     let cluster = xtask::redis_cluster::LocalCluster::start(&root.join("target/redis-cluster"))?;
     eprintln!(
         "xtask: auth-service's suite on a Redis Cluster ({})",
