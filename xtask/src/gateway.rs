@@ -271,7 +271,8 @@ mod tests {
                     .arg("-g")
                     .arg("daemon off;")
                     .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
+                    // Kept, so that a test can read what nginx logged there.
+                    .stderr(fs::File::create(prefix.join("logs/stderr.log")).unwrap())
                     .spawn()
                     .unwrap(),
             );
@@ -351,6 +352,58 @@ mod tests {
         }
     }
 
+    /// An upstream that refuses connections makes nginx log an error that
+    /// quotes the request line, query string included: none of it may be
+    /// written. The access log says which upstream failed and how.
+    #[test]
+    fn a_failing_upstream_leaves_no_query_string_in_any_log() {
+        let port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let (listen, refusing) = (port(), port());
+        let prefix = std::env::temp_dir().join(format!("gateway-errlog-{}", std::process::id()));
+        let access_log = prefix.join("logs/access.log");
+        let gateway = Running::start(
+            &prefix,
+            &Values {
+                listen: format!("127.0.0.1:{listen}"),
+                auth_upstreams: vec![format!("127.0.0.1:{refusing}")],
+                commerce_upstreams: vec![format!("127.0.0.1:{refusing}")],
+                access_log: access_log.display().to_string(),
+                ..values()
+            },
+            listen,
+        );
+        let (code, _) = curl(&[&format!(
+            "http://127.0.0.1:{listen}/api/v1/admin/users?q=%2B13125550100"
+        )]);
+        assert_eq!(code, "502");
+        drop(gateway);
+        let logs = ["logs/access.log", "logs/error.log", "logs/stderr.log"]
+            .map(|name| fs::read_to_string(prefix.join(name)).unwrap_or_default());
+        let _ = fs::remove_dir_all(&prefix);
+        for (name, log) in ["access", "error", "stderr"].iter().zip(&logs) {
+            assert!(
+                !log.contains("13125550100"),
+                "the {name} log keeps the query: {log}"
+            );
+        }
+        let line: serde_json::Value =
+            serde_json::from_str(logs[0].lines().next().unwrap()).unwrap();
+        assert_eq!(line["status"], 502, "{}", logs[0]);
+        assert_eq!(
+            line["upstream"],
+            format!("127.0.0.1:{refusing}"),
+            "{}",
+            logs[0]
+        );
+        assert_eq!(line["upstream_status"], "502", "{}", logs[0]);
+    }
+
     /// `curl` with `args`: the status line's code and the headers.
     fn curl(args: &[&str]) -> (String, String) {
         let output = std::process::Command::new("curl")
@@ -405,6 +458,14 @@ mod tests {
             "{headers}"
         );
         assert!(headers.contains("x-request-id:"), "{headers}");
+        // The gateway's own answers (problem+json error pages) too.
+        let missing = format!("https://localhost:{https_port}/no/such/page");
+        let (code, headers) = curl(&["--cacert", &cacert, &missing]);
+        assert_eq!(code, "404", "{headers}");
+        assert!(
+            headers.contains("strict-transport-security: max-age=31536000"),
+            "{headers}"
+        );
         // Without trusting the certificate there is no answer: real TLS.
         let (code, _) = curl(&[&https]);
         assert_eq!(code, "000");
