@@ -415,3 +415,42 @@ async fn the_series_operators_alert_on_exist_before_anything_happens(pool: PgPoo
         );
     }
 }
+
+/// Text PostgreSQL cannot store (a NUL) is refused at the edge, in a body
+/// or in a query, naming its field; nothing is written.
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn a_nul_in_any_text_is_a_validation_failure(pool: PgPool) {
+    let app = spawn(pool).await;
+    let phone = "+13128059851";
+    assert_eq!(app.send_code(phone).await.status(), StatusCode::ACCEPTED);
+    let code = app.latest_code(phone).await;
+    let response = app
+        .post(
+            "/api/v1/auth/verify-code",
+            json!({"phone": phone, "verification_code": code, "device_name": "Pixel\u{0}"}),
+        )
+        .await;
+    let problem = expect_problem(response, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "device_name", "{problem}");
+    // The code was not spent on the refused request.
+    let (status, _) = read(app.verify_code(phone, &code).await).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let admin = app.admin_token().await;
+    for (query, field) in [
+        ("email=%00", "email"),
+        ("phone=%2B1312%00", "phone"),
+        ("page=1&email=ops%FF%40example.com", "email"),
+    ] {
+        let response = app
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v1/admin/users?{query}"),
+                &admin,
+                None,
+            )
+            .await;
+        let problem = expect_problem(response, 422, "validation_failed").await;
+        assert_eq!(problem["errors"][0]["field"], field, "{query}: {problem}");
+    }
+}

@@ -3,9 +3,11 @@
 //! a short-lived cache keyed by session id.
 //!
 //! Positive answers live `STATUS_CACHE_TTL_MS` (2 s by default), so a
-//! logout or deactivation is refused within that bound; negative answers
-//! live until the token would expire anyway (an ended session never comes
-//! back). Concurrent misses for one session make one call. When
+//! logout or deactivation is refused within that bound. An ended session
+//! never comes back, so that answer lives until the token would expire
+//! anyway; "the user is inactive" can change (an admin reactivates), so it
+//! lives no longer than a positive answer, and after a reactivation the
+//! token is refused for what auth-service then says (its session ended). Concurrent misses for one session make one call. When
 //! auth-service cannot answer and nothing fresh is cached, the request is
 //! refused with `503 auth_unavailable`: never a silent accept.
 //!
@@ -22,7 +24,7 @@ use std::time::{Duration, Instant};
 use common::Problem;
 use common::error_code::ErrorCode;
 use common::ids::{SessionId, UserId};
-use common::token_status::{TOKEN_STATUS_PATH, TokenStatus, TokenStatusRequest};
+use common::token_status::{RevocationReason, TOKEN_STATUS_PATH, TokenStatus, TokenStatusRequest};
 use common::verifier::now_unix;
 use moka::future::Cache;
 
@@ -160,11 +162,12 @@ impl StatusClient {
             .cache
             .try_get_with(session_id, async {
                 let status = self.fetch(user_id, session_id, issued_at).await?;
-                let lives = if status.active {
-                    self.positive_ttl
-                } else {
-                    Duration::from_secs(expires_at.saturating_sub(now_unix()).max(1) as u64)
-                };
+                let lives =
+                    if status.active || status.reason == Some(RevocationReason::UserInactive) {
+                        self.positive_ttl
+                    } else {
+                        Duration::from_secs(expires_at.saturating_sub(now_unix()).max(1) as u64)
+                    };
                 Ok::<_, AuthUnavailable>(Cached {
                     status: Arc::new(status),
                     lives,

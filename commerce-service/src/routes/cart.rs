@@ -24,7 +24,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AddCartItem {
-    pub sku_id: i64,
+    /// A positive integer (validation comes before existence: `0` is
+    /// `422`, an unknown id `404`).
+    #[schema(value_type = i64, minimum = 1)]
+    pub sku_id: Id,
     /// 1 to 99; added to the line's quantity.
     pub quantity: i64,
 }
@@ -64,7 +67,7 @@ async fn add_cart_item(
         &db,
         customer.user_id,
         &customer.market,
-        SkuId(body.sku_id),
+        SkuId(body.sku_id.0),
         quantity,
     )
     .await?;

@@ -23,7 +23,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AddWishlistItem {
-    pub product_id: i64,
+    /// A positive integer (`0` is `422`, an unknown id `404`).
+    #[schema(value_type = i64, minimum = 1)]
+    pub product_id: Id,
 }
 
 /// The caller's wishlist, newest first.
@@ -44,7 +46,7 @@ async fn add_wishlist_item(
     customer: Customer,
     Json(body): Json<AddWishlistItem>,
 ) -> Result<axum::Json<WishlistView>, ApiError> {
-    let view = wishlist::add(&db, customer.user_id, ProductId(body.product_id)).await?;
+    let view = wishlist::add(&db, customer.user_id, ProductId(body.product_id.0)).await?;
     Ok(axum::Json(view))
 }
 

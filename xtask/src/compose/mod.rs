@@ -109,14 +109,12 @@ pub fn run(options: &ComposeE2eOptions) -> anyhow::Result<()> {
         let mut variables = images.clone();
         variables.extend(shape.variables()?);
         let mut project = Project::create(shape.name(), variables)?;
-        let started = std::time::Instant::now();
         // The first pass builds the images; the next ones find them cached.
-        let outcome = project.up(pass == 0).and_then(|()| {
+        let outcome = project.up(pass == 0).and_then(|healthy_after| {
             eprintln!(
-                "xtask: compose stack `{}` ({}) healthy after {:.0?}; running the journeys",
+                "xtask: compose stack `{}` ({}) healthy {healthy_after:.0?} after `up`; running the journeys",
                 project.name,
                 shape.name(),
-                started.elapsed()
             );
             run_journeys(&project, &journeys)?;
             shape.verify(&project)

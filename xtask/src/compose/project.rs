@@ -58,8 +58,9 @@ impl Project {
     }
 
     /// Builds the images (when `build`) and starts the stack, waiting until
-    /// every service is healthy and every one-shot has finished.
-    pub fn up(&mut self, build: bool) -> anyhow::Result<()> {
+    /// every service is healthy and every one-shot has finished; returns
+    /// how long that wait took.
+    pub fn up(&mut self, build: bool) -> anyhow::Result<std::time::Duration> {
         if build {
             let started = std::time::Instant::now();
             let status = self
@@ -70,13 +71,14 @@ impl Project {
             ensure!(status.success(), "docker compose build failed");
             eprintln!("xtask: images built in {:.0?}", started.elapsed());
         }
+        let started = std::time::Instant::now();
         let status = self
             .compose()
             .args(["up", "--detach", "--wait", "--wait-timeout", "300"])
             .status()
             .context("docker compose up")?;
         ensure!(status.success(), "docker compose up --wait failed");
-        Ok(())
+        Ok(started.elapsed())
     }
 
     /// The gateway's base URL, at the host port Docker chose.
