@@ -11,6 +11,7 @@ pub mod http;
 pub mod ids;
 pub mod keys;
 pub mod market;
+pub mod openapi;
 pub mod pagination;
 pub mod problem;
 pub mod request_id;

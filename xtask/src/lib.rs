@@ -9,6 +9,7 @@ mod deploy_checks;
 pub mod gateway;
 pub mod local_services;
 pub mod redis_cluster;
+pub mod schemathesis;
 pub mod stack;
 
 use std::net::{TcpStream, ToSocketAddrs};

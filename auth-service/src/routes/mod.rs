@@ -32,12 +32,13 @@ struct ApiDoc;
 /// internal routes, health and metrics, with the common layers.
 pub fn app(state: AppState) -> Router {
     crate::series::register_at_zero();
-    let (public, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (public, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(login::router())
         .merge(tokens::router())
         .merge(account::router())
         .merge(admin::router())
         .split_for_parts();
+    common::openapi::document_errors(&mut openapi);
     let openapi = std::sync::Arc::new(openapi);
     let router = public
         .merge(internal::router())

@@ -26,13 +26,14 @@ struct ApiDoc;
 /// health and metrics, with the common layers.
 pub fn app(state: AppState) -> Router {
     crate::series::register_at_zero();
-    let (public, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (public, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(catalog::router())
         .merge(cart::router())
         .merge(wishlist::router())
         .merge(orders::router())
         .merge(admin::router())
         .split_for_parts();
+    common::openapi::document_errors(&mut openapi);
     let router = public
         .merge(system::router(std::sync::Arc::new(openapi)))
         .merge(common::http::health_route())

@@ -1,8 +1,9 @@
 //! `cargo xtask compose-e2e`: the deployed shape, tested. The compose stack
 //! (docker-compose.yml: two replicas of each service behind the gateway) is
-//! built and brought up on free host ports, the end-to-end journeys run
-//! against it through its gateway, then everything is removed (containers,
-//! networks, volumes); the containers' logs are kept when something fails.
+//! built and brought up on free host ports, the end-to-end journeys and the
+//! OpenAPI contract checks (schemathesis) run against it through its
+//! gateway, then everything is removed (containers, networks, volumes); the
+//! containers' logs are kept when something fails.
 //! A second pass does the same with auth-service on the compose Redis
 //! Cluster (`deploy/compose/redis-cluster.env`).
 
@@ -100,6 +101,7 @@ pub fn run(options: &ComposeE2eOptions) -> anyhow::Result<()> {
     project::remove_abandoned()?;
     let images = image_variables(options.images, &work_dir)?;
     let journeys = crate::built_test_binary("e2e", "journeys")?;
+    let contract = crate::built_test_binary("e2e", "contract")?;
     let shapes: &[Shape] = if options.default_shape_only {
         &[Shape::Default]
     } else {
@@ -112,11 +114,12 @@ pub fn run(options: &ComposeE2eOptions) -> anyhow::Result<()> {
         // The first pass builds the images; the next ones find them cached.
         let outcome = project.up(pass == 0).and_then(|healthy_after| {
             eprintln!(
-                "xtask: compose stack `{}` ({}) healthy {healthy_after:.0?} after `up`; running the journeys",
+                "xtask: compose stack `{}` ({}) healthy {healthy_after:.0?} after `up`",
                 project.name,
                 shape.name(),
             );
-            run_journeys(&project, &journeys)?;
+            run_end_to_end(&project, &journeys, "the journeys")?;
+            run_end_to_end(&project, &contract, "the OpenAPI contract (schemathesis)")?;
             shape.verify(&project)
         });
         if let Err(error) = outcome {
@@ -187,9 +190,10 @@ fn registry_answers() -> bool {
     pull.wait().is_ok_and(|status| status.success())
 }
 
-/// The journeys binary against the stack's gateway, with each replica's
-/// own port for the metrics check and the development SMS outbox.
-fn run_journeys(project: &Project, journeys: &std::path::Path) -> anyhow::Result<()> {
+/// An end-to-end test binary (the journeys, the contract) against the
+/// stack's gateway, with each replica's own port for the metrics check, the
+/// OpenAPI documents and the development SMS outbox.
+fn run_end_to_end(project: &Project, binary: &std::path::Path, what: &str) -> anyhow::Result<()> {
     let auth = project.replica_urls("auth-service", 8081)?;
     let commerce = project.replica_urls("commerce-service", 8082)?;
     ensure!(
@@ -198,17 +202,17 @@ fn run_journeys(project: &Project, journeys: &std::path::Path) -> anyhow::Result
         auth.len(),
         commerce.len()
     );
-    let status = Command::new(journeys)
+    let status = Command::new(binary)
         .current_dir(workspace_root().join("e2e"))
         .env("E2E_BASE_URL", project.gateway_url()?)
         .env("E2E_AUTH_URL", &auth[0])
         .env("E2E_AUTH_REPLICAS", auth.join(","))
         .env("E2E_COMMERCE_REPLICAS", commerce.join(","))
         .status()
-        .context("running the journeys")?;
+        .with_context(|| format!("running {what}"))?;
     ensure!(
         status.success(),
-        "the journeys failed against the compose stack ({status})"
+        "{what} failed against the compose stack ({status})"
     );
     Ok(())
 }
