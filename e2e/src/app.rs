@@ -187,6 +187,38 @@ impl App {
             .to_owned())
     }
 
+    /// Creates another admin account (with `admin`'s token) and signs it
+    /// in: its access token.
+    pub async fn another_admin(&self, admin: &str, email: &str) -> anyhow::Result<String> {
+        let password = "another-admin-password";
+        let (status, user) = self
+            .call(
+                Method::POST,
+                "/api/v1/admin/users",
+                admin,
+                Some(json!({"email": email, "password": password, "role": "admin"})),
+            )
+            .await?;
+        ensure!(
+            status == StatusCode::CREATED,
+            "creating {email} answered {status}: {user}"
+        );
+        let body = json!({"email": email, "password": password});
+        let (status, pair) = json_of(
+            self.send(Method::POST, "/api/v1/auth/login", None, Some(body))
+                .await?,
+        )
+        .await;
+        ensure!(
+            status == StatusCode::OK,
+            "{email} login answered {status}: {pair}"
+        );
+        Ok(pair["access_token"]
+            .as_str()
+            .context("access_token")?
+            .to_owned())
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> anyhow::Result<(StatusCode, Value)> {
         Ok(json_of(
             self.send(

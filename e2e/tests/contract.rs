@@ -119,51 +119,55 @@ fn check(
     examples: u32,
 ) -> anyhow::Result<()> {
     let gateway = deployment.target.gateway.clone();
-    let bases: Vec<(&Service, String)> = deployment
-        .services
-        .iter()
-        .flat_map(|service| {
-            [
-                (service, service.base_url.clone()),
-                (service, gateway.clone()),
-            ]
-        })
-        .collect();
-    // Every token first: a run may trip the per-address code limits.
-    let (admin, customers) = tokio::runtime::Runtime::new()?.block_on(async {
-        let app = App::new(deployment.target.clone());
-        let admin = app.admin().await.context("the admin signs in")?;
-        let mut customers = Vec::new();
-        for _ in &bases {
-            let session = app
-                .login(&next_phone())
-                .await
-                .context("a customer signs in")?;
-            customers.push(session.access);
+    // commerce-service first: auth-service's admin runs may deactivate the
+    // admin they run as (the generated data picks user ids), so each signs
+    // in as an admin of its own, and they come last.
+    let mut services: Vec<&Service> = deployment.services.iter().collect();
+    services.sort_by_key(|service| service.name == "auth-service");
+    let mut runs: Vec<(&Service, String, bool)> = Vec::new();
+    for admin in [false, true] {
+        for service in &services {
+            for base in [service.base_url.clone(), gateway.clone()] {
+                runs.push((service, base, admin));
+            }
         }
-        anyhow::Ok((admin, customers))
+    }
+    // Every token first: a run may trip the per-address code limits.
+    let tokens = tokio::runtime::Runtime::new()?.block_on(async {
+        let app = App::new(deployment.target.clone());
+        let first_admin = app.admin().await.context("the admin signs in")?;
+        let mut tokens = Vec::new();
+        for (index, (_, _, admin)) in runs.iter().enumerate() {
+            let token = if *admin {
+                app.another_admin(&first_admin, &format!("contract-{index}@example.com"))
+                    .await
+                    .context("an admin of the run's own signs in")?
+            } else {
+                app.login(&next_phone())
+                    .await
+                    .context("a customer signs in")?
+                    .access
+            };
+            tokens.push(token);
+        }
+        anyhow::Ok(tokens)
     })?;
     let mut failures = Vec::new();
-    for ((service, base_url), customer) in bases.iter().zip(&customers) {
+    for ((service, base_url, admin), bearer) in runs.iter().zip(&tokens) {
         let schema = format!("{}/openapi.json", service.base_url);
-        for (bearer, exclude) in [(customer.as_str(), true), (admin.as_str(), false)] {
-            let run = Run {
-                schema: &schema,
-                base_url,
-                bearer: Some(bearer),
-                paths: ADMIN_PATHS,
-                exclude,
-                examples,
-                seed,
-                time_limit: Duration::from_secs(300),
-            };
-            if let Err(error) = run.execute(executable) {
-                failures.push(format!(
-                    "{} ({}): {error:#}",
-                    service.name,
-                    if exclude { "customer" } else { "admin" }
-                ));
-            }
+        let run = Run {
+            schema: &schema,
+            base_url,
+            bearer: Some(bearer),
+            paths: ADMIN_PATHS,
+            exclude: !admin,
+            examples,
+            seed,
+            time_limit: Duration::from_secs(300),
+        };
+        if let Err(error) = run.execute(executable) {
+            let who = if *admin { "admin" } else { "customer" };
+            failures.push(format!("{} ({who}): {error:#}", service.name));
         }
     }
     anyhow::ensure!(failures.is_empty(), "{}", failures.join("\n\n"));

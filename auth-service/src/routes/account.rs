@@ -87,6 +87,8 @@ fn reauthentication_required(max_age: u64) -> Response {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ChangePassword {
     pub current_password: String,
+    /// At least 8 characters, at most 1024 bytes.
+    #[schema(min_length = 8)]
     pub new_password: String,
 }
 

@@ -37,7 +37,11 @@ pub struct UserSearch {
     pub phone: Option<String>,
     /// Exact match, case-insensitive.
     pub email: Option<String>,
+    /// From 1.
+    #[param(pattern = "^[1-9][0-9]{0,8}$")]
     pub page: Option<String>,
+    /// 1 to 100 (larger is clamped to 100).
+    #[param(pattern = "^[1-9][0-9]{0,8}$")]
     pub per_page: Option<String>,
 }
 
@@ -81,9 +85,13 @@ async fn list_users(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateUser {
+    #[schema(format = Email)]
     pub email: String,
+    /// At least 8 characters, at most 1024 bytes.
+    #[schema(min_length = 8)]
     pub password: String,
     /// `customer` or `admin`.
+    #[schema(pattern = "^(customer|admin)$")]
     pub role: String,
 }
 

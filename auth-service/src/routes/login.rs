@@ -37,7 +37,11 @@ pub struct SendCode {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct VerifyCode {
     pub phone: String,
+    /// The six digits the SMS carried.
+    #[schema(pattern = "^[0-9]{6}$")]
     pub verification_code: String,
+    /// Shown in the session list; at most 100 printable characters.
+    #[schema(max_length = 100)]
     pub device_name: Option<String>,
 }
 
@@ -45,6 +49,7 @@ pub struct VerifyCode {
 pub struct PasswordLogin {
     pub email: String,
     pub password: String,
+    #[schema(max_length = 100)]
     pub device_name: Option<String>,
 }
 

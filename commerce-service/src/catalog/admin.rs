@@ -25,27 +25,39 @@ pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewSku {
+    /// 1 to 64 printable characters without spaces, unique.
+    #[schema(pattern = "^[!-~]{1,64}$")]
     pub code: String,
     #[serde(default)]
     #[schema(value_type = Object)]
     pub attributes: Option<Value>,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub stock: i64,
-    /// Minor units by market code, e.g. `{"us": 1999}`.
+    /// Minor units by market code, e.g. `{"us": 1999}`: 0 to 10^12.
     pub prices: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateProduct {
+    /// Lower-case letters, digits and single dashes, at most 100.
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 100)]
     pub slug: String,
+    /// 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
+    /// At most 5000 characters.
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub description: String,
+    #[schema(min_items = 1, max_items = 100)]
     pub skus: Vec<NewSku>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateProduct {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    #[schema(max_length = 5000)]
     pub description: Option<String>,
     pub is_active: Option<bool>,
 }

@@ -33,16 +33,21 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SetStock {
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub stock: i64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SetPrice {
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub amount_minor: i64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SetOrderStatus {
+    /// The next status; the order's state machine decides which are allowed
+    /// from where (`409 invalid_transition`).
+    #[schema(pattern = "^(pending|confirmed|processing|shipped|delivered|cancelled)$")]
     pub status: String,
 }
 

@@ -29,12 +29,14 @@ pub struct AddCartItem {
     #[schema(value_type = i64, minimum = 1)]
     pub sku_id: Id,
     /// 1 to 99; added to the line's quantity.
+    #[schema(minimum = 1, maximum = 99)]
     pub quantity: i64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SetCartItem {
     /// 0 to 99; 0 removes the line.
+    #[schema(minimum = 0, maximum = 99)]
     pub quantity: i64,
 }
 
@@ -56,7 +58,7 @@ async fn get_cart(
 
 /// Adds a SKU; adding one already there adds to its quantity.
 #[utoipa::path(post, path = "/api/v1/cart/items", tag = "cart", security(("bearer" = [])),
-    request_body = AddCartItem, responses((status = 200, body = CartView)))]
+    request_body = AddCartItem, responses((status = 200, body = CartView), (status = 404, description = "`not_found`: no such SKU, or not sold")))]
 async fn add_cart_item(
     State(db): State<PgPool>,
     customer: Customer,

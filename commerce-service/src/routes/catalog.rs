@@ -35,8 +35,13 @@ async fn list_markets(State(markets): State<Markets>) -> Result<axum::Json<Marke
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ProductSearch {
     /// Text the product name contains (case-insensitive), at most 100 characters.
+    #[param(max_length = 100)]
     pub q: Option<String>,
+    /// From 1.
+    #[param(pattern = "^[1-9][0-9]{0,8}$")]
     pub page: Option<String>,
+    /// 1 to 100 (larger is clamped to 100).
+    #[param(pattern = "^[1-9][0-9]{0,8}$")]
     pub per_page: Option<String>,
 }
 
