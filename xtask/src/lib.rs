@@ -6,6 +6,7 @@ pub mod compose;
 pub mod database;
 #[cfg(test)]
 mod deploy_checks;
+pub mod fuzz;
 pub mod gateway;
 pub mod local_services;
 pub mod redis_cluster;

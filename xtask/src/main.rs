@@ -5,10 +5,11 @@
 //! - `test`: checks PostgreSQL and Redis, checks each service's `.sqlx/`
 //!   query data is current, then runs every test of the workspace, the
 //!   end-to-end journeys through the real gateway included, then
-//!   auth-service's suite on a Redis Cluster and the journeys against the
-//!   docker-compose stack (`compose-e2e`).
+//!   auth-service's suite on a Redis Cluster, a short fuzzing run (`fuzz`)
+//!   and the journeys against the docker-compose stack (`compose-e2e`).
 //! - `compose-e2e`: builds the compose stack's images, brings it up on free
 //!   ports and runs the journeys against it.
+//! - `fuzz`: builds the cargo-fuzz targets and runs each for a while.
 //! - `offline-images`: builds stand-ins for the upstream images from
 //!   Debian's packages, for machines without a container registry.
 //! - `prepare`: regenerates each service's `.sqlx/` query data.
@@ -26,6 +27,8 @@ use xtask::{check_services, postgres_server_url, redis_url, workspace_root};
 /// Crates that own a database, its migrations and their `.sqlx/` data.
 const DATABASE_CRATES: &[&str] = &["auth-service", "commerce-service"];
 const SQLX_CLI_VERSION: &str = "0.9.0";
+/// Seconds each fuzz target runs in `cargo xtask test`.
+const FUZZ_SECONDS_IN_TESTS: u64 = 20;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Development tasks of the shop backend")]
@@ -80,6 +83,20 @@ enum Task {
         /// Skip the Redis Cluster pass.
         #[arg(long)]
         default_only: bool,
+    },
+    /// Build the cargo-fuzz targets of fuzz/ (nightly toolchain) and run
+    /// each for a bounded time; a crash fails.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Only these targets (e.g. `--only phone,json_body`).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// A debug build: shorter to compile, slower to run (the test
+        /// command's short run uses it).
+        #[arg(long)]
+        quick: bool,
     },
     /// Build the offline stand-ins for the upstream images
     /// (deploy/offline/); then `docker compose --env-file
@@ -141,6 +158,11 @@ fn main() -> anyhow::Result<()> {
             keep,
             default_shape_only: default_only,
         }),
+        Task::Fuzz {
+            seconds,
+            only,
+            quick,
+        } => xtask::fuzz::run(seconds, &only, quick),
         Task::OfflineImages { rebuild_base } => {
             let work_dir = xtask::compose::work_dir();
             xtask::compose::ensure_docker(&work_dir)?;
@@ -188,6 +210,9 @@ fn test(cargo_args: &[String], with_compose: bool) -> anyhow::Result<()> {
     // itself, the compose stack.
     if cargo_args.is_empty() {
         test_auth_on_redis_cluster()?;
+        // A short fuzzing run of every parser of client input: a crash
+        // fails the build.
+        xtask::fuzz::run(FUZZ_SECONDS_IN_TESTS, &[], true)?;
         if with_compose {
             xtask::compose::run(&xtask::compose::ComposeE2eOptions {
                 images: xtask::compose::Images::Auto,

@@ -182,6 +182,16 @@ pub async fn create_product(
             .on_constraint::<ApiError>("products_slug_key", || {
                 Problem::new(ErrorCode::SlugTaken, "a product with this slug exists")
             })?;
+    // Two products created at once whose SKU codes overlap in another order
+    // would each wait for a code the other inserted first: a deadlock. The
+    // codes are locked first, in one order, so the second waits for the
+    // first and then fails with `sku_code_taken`.
+    let codes: Vec<String> = body
+        .skus
+        .iter()
+        .map(|sku| sku.code.trim().to_owned())
+        .collect();
+    queries::lock_sku_codes(&mut *tx, &codes).await?;
     for sku in &body.skus {
         let attributes = sku
             .attributes

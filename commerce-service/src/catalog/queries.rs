@@ -227,6 +227,21 @@ pub async fn insert_product(
     .map(ProductId)
 }
 
+/// Takes a transaction-scoped advisory lock on each SKU code, in sorted
+/// order (the sorted subquery fixes the order the locks are taken in).
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+pub async fn lock_sku_codes(db: impl PgExecutor<'_>, codes: &[String]) -> sqlx::Result<()> {
+    sqlx::query_scalar!(
+        r#"select count(pg_advisory_xact_lock(hashtextextended(code, 7426)))::bigint as "locked!"
+             from (select distinct code from unnest($1::text[]) as code order by code) as sorted"#,
+        codes
+    )
+    .fetch_one(db)
+    .bounded()
+    .await
+    .map(|_| ())
+}
+
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn insert_sku(
     db: impl PgExecutor<'_>,

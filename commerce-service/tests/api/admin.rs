@@ -114,6 +114,42 @@ async fn products_are_validated_and_unique(pool: PgPool) {
     assert_eq!(count, 1, "a refused product leaves nothing behind");
 }
 
+/// Two admins creating products whose SKU codes overlap, listed in
+/// opposite orders, at the same time: one product gets each code and the
+/// other answers `409 sku_code_taken`; never a deadlock answered `500`.
+#[sqlx::test(migrator = "commerce_service::MIGRATOR")]
+async fn concurrent_products_with_overlapping_codes_never_deadlock(pool: PgPool) {
+    let stack = spawn(pool).await;
+    let admin = stack.admin_token().await;
+    let product = |slug: String, codes: [&str; 3]| {
+        json!({
+            "slug": slug, "name": "Race",
+            "skus": codes.map(|code| json!({"code": code, "stock": 1, "prices": {"us": 100}})),
+        })
+    };
+    for round in 0..15 {
+        let codes = [0, 1, 2].map(|n| format!("race-{round}-{n}"));
+        let [a, b, c] = [codes[0].as_str(), codes[1].as_str(), codes[2].as_str()];
+        let (first, second) = tokio::join!(
+            stack.call(
+                Method::POST,
+                "/api/v1/admin/products",
+                &admin,
+                Some(product(format!("race-{round}-up"), [a, b, c]))
+            ),
+            stack.call(
+                Method::POST,
+                "/api/v1/admin/products",
+                &admin,
+                Some(product(format!("race-{round}-down"), [c, b, a]))
+            ),
+        );
+        let mut statuses = vec![first.status().as_u16(), second.status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 409], "round {round}");
+    }
+}
+
 #[sqlx::test(migrator = "commerce_service::MIGRATOR")]
 async fn admins_change_products_stock_and_prices(pool: PgPool) {
     let stack = spawn(pool).await;
