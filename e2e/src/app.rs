@@ -170,21 +170,8 @@ impl App {
     }
 
     pub async fn admin(&self) -> anyhow::Result<String> {
-        let body =
-            json!({"email": self.target.admin_email, "password": self.target.admin_password});
-        let (status, pair) = json_of(
-            self.send(Method::POST, "/api/v1/auth/login", None, Some(body))
-                .await?,
-        )
-        .await;
-        ensure!(
-            status == StatusCode::OK,
-            "admin login answered {status}: {pair}"
-        );
-        Ok(pair["access_token"]
-            .as_str()
-            .context("access_token")?
-            .to_owned())
+        self.password_login(&self.target.admin_email, &self.target.admin_password)
+            .await
     }
 
     /// Creates another admin account (with `admin`'s token) and signs it
@@ -203,6 +190,11 @@ impl App {
             status == StatusCode::CREATED,
             "creating {email} answered {status}: {user}"
         );
+        self.password_login(email, password).await
+    }
+
+    /// Signs in by email and password: the access token.
+    async fn password_login(&self, email: &str, password: &str) -> anyhow::Result<String> {
         let body = json!({"email": email, "password": password});
         let (status, pair) = json_of(
             self.send(Method::POST, "/api/v1/auth/login", None, Some(body))
