@@ -207,3 +207,29 @@ fn every_upstream_image_is_a_variable_with_the_official_default() {
         );
     }
 }
+
+/// The image build sends its context to the engine before anything else:
+/// every build output (the workspace's and the fuzz workspace's `target`,
+/// fuzz artifacts and corpora) stays out of it, or a machine that has run
+/// the tests runs out of disk building images.
+#[test]
+fn the_image_build_context_leaves_out_every_build_output() {
+    let ignore = std::fs::read_to_string(workspace_root().join(".dockerignore")).unwrap();
+    let patterns: Vec<&str> = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .collect();
+    for needed in [
+        "**/target",
+        "fuzz/artifacts",
+        "fuzz/corpus",
+        ".git",
+        "**/*.pem",
+    ] {
+        assert!(
+            patterns.contains(&needed),
+            ".dockerignore does not leave out {needed}"
+        );
+    }
+}
