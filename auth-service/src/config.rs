@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use common::config::{AppEnv, Env};
+use common::events::BusSettings;
 use common::keys::{JwtAlgorithm, KeyBytes, MIN_HS256_SECRET_BYTES, parse_keyring};
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
@@ -121,6 +122,9 @@ pub struct Settings {
     pub phone_countries: Vec<String>,
     pub default_market: String,
     pub markets: Vec<String>,
+    /// The event bus (`NATS_URL`); none: no events, commerce keeps its
+    /// short status TTL.
+    pub bus: Option<BusSettings>,
 }
 
 impl Settings {
@@ -213,6 +217,7 @@ impl Settings {
                 .iter()
                 .map(|code| code.to_ascii_lowercase())
                 .collect(),
+            bus: BusSettings::from_env(env)?,
         };
         settings.validate(keys_defaulted, internal_defaulted, secret_defaulted)?;
         Ok(settings)

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod client_ip;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod otp;
 pub mod rate_limit;
 pub mod redis_connection;

@@ -97,6 +97,7 @@ async fn serve(state: AppState) -> anyhow::Result<()> {
         state.db.clone(),
         REVOCATION_PRUNE_INTERVAL,
     ));
+    auth_service::events::start_relay(&state).await?;
     let addr = state.settings.listen_addr.clone();
     let listener = tokio::net::TcpListener::bind(&addr)
         .await

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::redis_connection::RedisConnection;
 use anyhow::Context as _;
 use axum::extract::FromRef;
+use common::events::outbox::{Outbox, Wake};
 use common::verifier::Verifier;
 use secrecy::ExposeSecret as _;
 use sqlx::PgPool;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub otp: Otp,
     pub sessions: Sessions,
     pub accounts: Accounts,
+    /// Wakes this replica's outbox relay (`run_background`).
+    pub outbox_wake: Wake,
 }
 
 impl AppState {
@@ -61,12 +64,18 @@ impl AppState {
             settings.otp.clone(),
             &settings.phone_countries,
         );
+        let outbox_wake = Wake::default();
+        let outbox = match settings.bus {
+            Some(_) => Outbox::relayed_by(outbox_wake.clone()),
+            None => Outbox::disabled(),
+        };
         let accounts = Accounts::new(
             db.clone(),
             store.clone(),
             PasswordHasher::new(&settings.password)?,
             settings.password.clone(),
             &settings.default_market,
+            outbox.clone(),
         );
         let jwks = Arc::new(issuer.jwks().clone());
         let sessions = Sessions::new(
@@ -75,6 +84,7 @@ impl AppState {
             issuer,
             keys,
             SessionPolicy::from(&settings),
+            outbox,
         );
         Ok(Self {
             lifecycle: common::http::Lifecycle::default(),
@@ -86,6 +96,7 @@ impl AppState {
             otp,
             sessions,
             accounts,
+            outbox_wake,
         })
     }
 }

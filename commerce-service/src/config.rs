@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::ensure;
 use common::config::{AppEnv, Env};
+use common::events::BusSettings;
 use common::keys::{DEV_KID, JwtAlgorithm, KeyBytes, MIN_HS256_SECRET_BYTES, parse_keyring};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -37,6 +38,8 @@ pub struct Settings {
     pub auth_url: String,
     /// Lifetime of a positive token-status answer; zero disables the cache.
     pub status_cache_ttl: Duration,
+    /// Its lifetime while the revocation push is healthy.
+    pub status_cache_pushed_ttl: Duration,
     pub auth_timeout: Duration,
     /// Consecutive failed token-status calls that open the breaker.
     pub auth_breaker_failures: u32,
@@ -49,6 +52,9 @@ pub struct Settings {
     /// How often the expiry task looks for overdue pending orders.
     pub expiry_sweep_interval: Duration,
     pub default_market: String,
+    /// The event bus (`NATS_URL`); none: no pushed revocations (the short
+    /// status TTL only) and no events.
+    pub bus: Option<BusSettings>,
 }
 
 impl Settings {
@@ -88,6 +94,9 @@ impl Settings {
                 .trim_end_matches('/')
                 .to_owned(),
             status_cache_ttl: Duration::from_millis(env.parse("STATUS_CACHE_TTL_MS", 2000)?),
+            status_cache_pushed_ttl: Duration::from_millis(
+                env.parse("STATUS_CACHE_PUSHED_TTL_MS", 30_000)?,
+            ),
             auth_timeout: Duration::from_millis(env.parse("AUTH_TIMEOUT_MS", 500)?),
             auth_breaker_failures: env.parse("AUTH_BREAKER_FAILURES", 5)?,
             auth_breaker_open: Duration::from_millis(env.parse("AUTH_BREAKER_OPEN_MS", 2000)?),
@@ -96,6 +105,7 @@ impl Settings {
             max_held_units_per_sku: env.parse("MAX_HELD_UNITS_PER_SKU", 20)?,
             expiry_sweep_interval: Duration::from_millis(env.parse("EXPIRY_SWEEP_MS", 30_000)?),
             default_market: env.string("DEFAULT_MARKET", "us").to_ascii_lowercase(),
+            bus: BusSettings::from_env(env)?,
         };
         ensure!(
             common::market::is_well_formed(&settings.default_market),

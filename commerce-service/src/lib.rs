@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod orders;
 pub mod routes;

@@ -55,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn serve(state: AppState) -> anyhow::Result<()> {
     cli::prepare_schema(&state.db, state.settings.migrate_on_start).await?;
+    commerce_service::events::start(&state).await?;
     tokio::spawn(commerce_service::orders::fulfilment::run_expiry(
         state.db.clone(),
         state.settings.expiry_sweep_interval,

@@ -54,6 +54,7 @@ impl AppState {
             StatusClientSettings {
                 timeout: settings.auth_timeout,
                 positive_ttl: settings.status_cache_ttl,
+                pushed_ttl: settings.status_cache_pushed_ttl,
                 breaker_failures: settings.auth_breaker_failures,
                 breaker_open: settings.auth_breaker_open,
             },

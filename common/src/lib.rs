@@ -6,6 +6,7 @@ pub mod claims;
 pub mod config;
 pub mod db;
 pub mod error_code;
+pub mod events;
 pub mod extract;
 pub mod http;
 pub mod ids;

@@ -144,3 +144,96 @@ impl<'a> MakeWriter<'a> for CapturedLogs {
         CapturedWriter(self.0.clone())
     }
 }
+
+/// A NATS server with JetStream of a test's own, on a restartable port,
+/// for tests that kill the bus (the machine's shared one is never touched);
+/// killed and its store removed on drop.
+pub struct NatsServer {
+    pub port: u16,
+    store: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl NatsServer {
+    pub fn start() -> Self {
+        let port = restartable_port();
+        let store = std::env::temp_dir().join(format!("test-nats-{port}-{}", std::process::id()));
+        let mut server = Self {
+            port,
+            store,
+            child: None,
+        };
+        server.restart();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it (again, on the same port and store) and waits until it
+    /// accepts connections.
+    pub fn restart(&mut self) {
+        let binary = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+            .into_iter()
+            .find(|path| std::path::Path::new(path).exists())
+            .unwrap_or("nats-server");
+        let child = std::process::Command::new(binary)
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(&self.store)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server runs (Debian's nats-server package)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("nats-server did not start on port {}", self.port);
+    }
+
+    /// Kills it at once (SIGKILL): connections drop without goodbye.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.store);
+    }
+}
+
+/// A NATS namespace of a test's own on the machine's shared server.
+pub fn nats_namespace() -> String {
+    format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..16])
+}
+
+/// The machine's NATS server (`NATS_URL` if set in the test's environment).
+pub fn shared_nats_url() -> String {
+    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// Deletes a test namespace's streams (`AUTH`, `COMMERCE`) from `url`.
+pub async fn delete_streams(url: &str, namespace: &str) {
+    if let Ok(client) = async_nats::connect(url).await {
+        let js = async_nats::jetstream::new(client);
+        for stream in ["AUTH", "COMMERCE"] {
+            let _ = js.delete_stream(format!("{namespace}_{stream}")).await;
+        }
+    }
+}

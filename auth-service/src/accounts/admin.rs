@@ -3,8 +3,10 @@
 
 use common::Problem;
 use common::claims::Role;
+use common::db::Bounded as _;
 use common::db::OnConstraint as _;
 use common::error_code::ErrorCode;
+use common::events::{AuthEvent, UserRef};
 use common::ids::UserId;
 
 use super::Accounts;
@@ -60,10 +62,17 @@ impl Accounts {
         user_id: UserId,
         admin_id: UserId,
     ) -> Result<UserRow, ApiError> {
-        let row = users::set_active(&self.db, user_id, false)
+        let mut tx = self.db.begin().bounded().await?;
+        let row = users::set_active(&mut *tx, user_id, false)
             .await?
             .ok_or_else(Problem::not_found)?;
-        sessions.revoke_everything(user_id).await?;
+        let revoked = sessions
+            .revoke_everything_in(&mut tx, user_id, |_| {
+                AuthEvent::UserDeactivated(UserRef { user_id })
+            })
+            .await?;
+        tx.commit().bounded().await?;
+        sessions.everything_revoked(revoked).await?;
         tracing::info!(
             user_id = user_id.0,
             admin_id = admin_id.0,
@@ -74,9 +83,16 @@ impl Accounts {
 
     /// Activates a user again; old sessions stay ended.
     pub async fn activate(&self, user_id: UserId, admin_id: UserId) -> Result<UserRow, ApiError> {
-        let row = users::set_active(&self.db, user_id, true)
+        let mut tx = self.db.begin().bounded().await?;
+        let row = users::set_active(&mut *tx, user_id, true)
             .await?
             .ok_or_else(Problem::not_found)?;
+        self.outbox
+            .add(&mut *tx, AuthEvent::UserActivated(UserRef { user_id }))
+            .bounded()
+            .await?;
+        tx.commit().bounded().await?;
+        self.outbox.committed();
         tracing::info!(user_id = user_id.0, admin_id = admin_id.0, "user activated");
         Ok(row)
     }

@@ -14,7 +14,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use common::Problem;
+use common::db::Bounded as _;
 use common::error_code::ErrorCode;
+use common::events::outbox::Outbox;
+use common::events::{AuthEvent, UserRef};
 use common::ids::{SessionId, UserId};
 use sqlx::PgPool;
 
@@ -34,6 +37,7 @@ pub struct Accounts {
     limits: Arc<PasswordSettings>,
     /// The market of accounts an admin creates.
     default_market: Arc<str>,
+    outbox: Outbox,
 }
 
 impl Accounts {
@@ -43,6 +47,7 @@ impl Accounts {
         passwords: PasswordHasher,
         limits: PasswordSettings,
         default_market: &str,
+        outbox: Outbox,
     ) -> Self {
         Self {
             db,
@@ -50,6 +55,7 @@ impl Accounts {
             passwords,
             limits: Arc::new(limits),
             default_market: default_market.into(),
+            outbox,
         }
     }
 
@@ -63,8 +69,15 @@ impl Accounts {
     /// Deletes an account: deactivated, phone and email erased, every
     /// session ended.
     pub async fn delete(&self, sessions: &Sessions, user_id: UserId) -> Result<(), ApiError> {
-        users::erase(&self.db, user_id).await?;
-        sessions.revoke_everything(user_id).await?;
+        let mut tx = self.db.begin().bounded().await?;
+        users::erase(&mut *tx, user_id).await?;
+        let revoked = sessions
+            .revoke_everything_in(&mut tx, user_id, |_| {
+                AuthEvent::UserDeleted(UserRef { user_id })
+            })
+            .await?;
+        tx.commit().bounded().await?;
+        sessions.everything_revoked(revoked).await?;
         tracing::info!(user_id = user_id.0, "account deleted");
         Ok(())
     }

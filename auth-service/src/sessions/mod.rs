@@ -8,6 +8,9 @@
 //! Every end of a session or of a user's tokens is written to PostgreSQL
 //! first and to Redis second, and only then acknowledged: Redis is the
 //! fast path, PostgreSQL the record that a Redis data loss cannot undo.
+//! The event that announces it (`auth.session.ended`, `auth.user.*`) is
+//! written to the outbox in the same transaction as that record, so
+//! commerce hears of every ending and of nothing that did not happen.
 
 pub mod refresh_token;
 pub mod revocations;
@@ -20,9 +23,11 @@ pub mod views;
 use common::Problem;
 use common::db::Bounded as _;
 use common::error_code::ErrorCode;
+use common::events::outbox::Outbox;
+use common::events::{AuthEvent, SessionEndReason, SessionsEnded};
 use common::ids::{SessionId, UserId};
 use common::verifier::now_unix;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
 use self::refresh_token::RefreshToken;
@@ -65,6 +70,16 @@ pub struct Sessions {
     issuer: TokenIssuer,
     keys: ServerKeys,
     policy: SessionPolicy,
+    outbox: Outbox,
+}
+
+/// A user's tokens revoked in PostgreSQL, not yet in Redis: the caller
+/// commits its transaction, then passes this to
+/// [`Sessions::everything_revoked`].
+#[must_use = "Redis and the relay learn of the revocation from everything_revoked"]
+pub struct RevokedEverything {
+    user_id: UserId,
+    not_before: i64,
 }
 
 /// The longest `device_name` a session keeps.
@@ -125,6 +140,7 @@ impl Sessions {
         issuer: TokenIssuer,
         keys: ServerKeys,
         policy: SessionPolicy,
+        outbox: Outbox,
     ) -> Self {
         Self {
             db,
@@ -132,6 +148,7 @@ impl Sessions {
             issuer,
             keys,
             policy,
+            outbox,
         }
     }
 
@@ -218,16 +235,35 @@ impl Sessions {
         OffsetDateTime::now_utc() + time::Duration::seconds(seconds.min(i64::MAX as u64) as i64)
     }
 
+    /// Records durably that sessions ended, with the event announcing it.
+    async fn record_ended(
+        &self,
+        user_id: UserId,
+        sessions: &[SessionId],
+        reason: SessionEndReason,
+    ) -> Result<(), ApiError> {
+        if sessions.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.begin().bounded().await?;
+        revocations::record_ended(&mut *tx, user_id, sessions, self.revocation_kept_until())
+            .await?;
+        let event = AuthEvent::SessionEnded(SessionsEnded {
+            user_id,
+            session_ids: sessions.to_vec(),
+            reason,
+        });
+        self.outbox.add(&mut *tx, event).bounded().await?;
+        tx.commit().bounded().await?;
+        self.outbox.committed();
+        Ok(())
+    }
+
     /// Logout: ends the session the presented (authentic) token names.
     /// Ending one that has already ended changes nothing.
     pub async fn end(&self, user_id: UserId, session_id: SessionId) -> Result<(), ApiError> {
-        revocations::record_ended(
-            &self.db,
-            user_id,
-            &[session_id],
-            self.revocation_kept_until(),
-        )
-        .await?;
+        self.record_ended(user_id, &[session_id], SessionEndReason::Logout)
+            .await?;
         if let Some(session) = self.store.session(session_id).await?
             && session.user_id == user_id
         {
@@ -241,13 +277,8 @@ impl Sessions {
     pub async fn end_own(&self, user_id: UserId, session_id: SessionId) -> Result<(), ApiError> {
         match self.store.session(session_id).await? {
             Some(session) if session.user_id == user_id => {
-                revocations::record_ended(
-                    &self.db,
-                    user_id,
-                    &[session_id],
-                    self.revocation_kept_until(),
-                )
-                .await?;
+                self.record_ended(user_id, &[session_id], SessionEndReason::SessionDeleted)
+                    .await?;
                 self.store.end_session(&session).await?;
                 Ok(())
             }
@@ -265,9 +296,32 @@ impl Sessions {
         Ok(SessionList { items })
     }
 
-    /// Ends every session of a user and refuses every token issued so far
-    /// (logout-all, deactivation, account deletion).
+    /// Logout-all: ends every session of the user and refuses every token
+    /// issued so far.
     pub async fn revoke_everything(&self, user_id: UserId) -> Result<(), ApiError> {
+        let mut tx = self.db.begin().bounded().await?;
+        let revoked = self
+            .revoke_everything_in(&mut tx, user_id, |not_before| {
+                AuthEvent::UserRevoked(common::events::UserRevoked {
+                    user_id,
+                    not_before,
+                })
+            })
+            .await?;
+        tx.commit().bounded().await?;
+        self.everything_revoked(revoked).await
+    }
+
+    /// The PostgreSQL half of ending every session of a user, in the
+    /// caller's transaction (deactivation and deletion change the user
+    /// row in the same one), with the event `announce` makes of the time
+    /// tokens are refused before.
+    pub async fn revoke_everything_in(
+        &self,
+        tx: &mut PgConnection,
+        user_id: UserId,
+        announce: impl FnOnce(i64) -> AuthEvent,
+    ) -> Result<RevokedEverything, ApiError> {
         let now = now_unix();
         let sessions: Vec<SessionId> = self
             .store
@@ -276,15 +330,26 @@ impl Sessions {
             .iter()
             .map(|session| session.id)
             .collect();
-        let mut tx = self.db.begin().bounded().await?;
         revocations::revoke_tokens_before(&mut *tx, user_id, now).await?;
         revocations::record_ended(&mut *tx, user_id, &sessions, self.revocation_kept_until())
             .await?;
-        tx.commit().bounded().await?;
+        self.outbox.add(&mut *tx, announce(now)).bounded().await?;
+        Ok(RevokedEverything {
+            user_id,
+            not_before: now,
+        })
+    }
+
+    /// The Redis half, after the caller committed: the fast path refuses
+    /// the user's tokens too, and the relay publishes the event at once.
+    pub async fn everything_revoked(&self, revoked: RevokedEverything) -> Result<(), ApiError> {
+        self.outbox.committed();
         let policy = &self.policy;
         // The marker must outlive every access token issued before it.
         let marker_ttl = policy.access_token_ttl_seconds + policy.jwt_leeway_seconds + 60;
-        self.store.revoke_user(user_id, now, marker_ttl).await?;
+        self.store
+            .revoke_user(revoked.user_id, revoked.not_before, marker_ttl)
+            .await?;
         Ok(())
     }
 
@@ -298,7 +363,8 @@ impl Sessions {
             .filter(|session| session.id != keep)
             .collect();
         let ids: Vec<SessionId> = others.iter().map(|session| session.id).collect();
-        revocations::record_ended(&self.db, user_id, &ids, self.revocation_kept_until()).await?;
+        self.record_ended(user_id, &ids, SessionEndReason::PasswordChanged)
+            .await?;
         for session in &others {
             self.store.end_session(session).await?;
         }

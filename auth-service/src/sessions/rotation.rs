@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 
 use common::Problem;
 use common::error_code::ErrorCode;
+use common::events::SessionEndReason;
 use common::ids::SessionId;
 use common::ids::UserId;
 use common::verifier::now_unix;
@@ -140,11 +141,10 @@ impl Sessions {
             Rotation::Reused => {
                 // Recorded durably too: a copy of the session that a Redis
                 // data loss brings back must not rotate again.
-                revocations::record_ended(
-                    &self.db,
+                self.record_ended(
                     token.user_id,
                     &[token.session_id],
-                    self.revocation_kept_until(),
+                    SessionEndReason::RefreshReuse,
                 )
                 .await?;
                 metrics::counter!("refresh_reuse_detected_total").increment(1);

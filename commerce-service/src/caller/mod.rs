@@ -5,7 +5,9 @@
 //! "auth" in this service means the other service only.
 
 pub mod breaker;
+pub mod push;
 pub mod status;
+pub mod subscription;
 
 use std::sync::Arc;
 

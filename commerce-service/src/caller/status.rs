@@ -3,7 +3,10 @@
 //! a short-lived cache keyed by session id.
 //!
 //! Positive answers live `STATUS_CACHE_TTL_MS` (2 s by default), so a
-//! logout or deactivation is refused within that bound. An ended session
+//! logout or deactivation is refused within that bound; with the
+//! revocation push healthy (`push.rs`) they may live up to
+//! `STATUS_CACHE_PUSHED_TTL_MS` (30 s), and a pushed revocation drops
+//! them at once. An ended session
 //! never comes back, so that answer lives until the token would expire
 //! anyway; "the user is inactive" can change (an admin reactivates), so it
 //! lives no longer than a positive answer, and after a reactivation the
@@ -29,6 +32,7 @@ use common::verifier::now_unix;
 use moka::future::Cache;
 
 use super::breaker::Breaker;
+use super::push::{Push, Ticket};
 use secrecy::{ExposeSecret, SecretString};
 
 const CACHE_CAPACITY: u64 = 500_000;
@@ -38,6 +42,15 @@ const RETRY_AFTER_SECONDS: u64 = 2;
 struct Cached {
     status: Arc<TokenStatus>,
     lives: Duration,
+    /// When the call began, for the push to judge the answer by.
+    ticket: Ticket,
+}
+
+impl Cached {
+    /// Whether the answer can change (an ended session never comes back).
+    fn may_change(&self) -> bool {
+        self.status.active || self.status.reason == Some(RevocationReason::UserInactive)
+    }
 }
 
 struct CachedLifetime;
@@ -78,6 +91,7 @@ pub struct StatusClient {
     next: Arc<AtomicUsize>,
     token: SecretString,
     positive_ttl: Duration,
+    push: Push,
     cache: Cache<SessionId, Cached>,
     calls: Arc<AtomicU64>,
     breaker: Arc<Breaker>,
@@ -89,6 +103,8 @@ pub struct StatusClientSettings {
     pub timeout: Duration,
     /// How long a positive answer is trusted (0: ask every time).
     pub positive_ttl: Duration,
+    /// How long while the revocation push is healthy.
+    pub pushed_ttl: Duration,
     pub breaker_failures: u32,
     pub breaker_open: Duration,
 }
@@ -121,6 +137,7 @@ impl StatusClient {
             next: Arc::new(AtomicUsize::new(0)),
             token,
             positive_ttl,
+            push: Push::new(positive_ttl, settings.pushed_ttl),
             cache: Cache::builder()
                 .max_capacity(CACHE_CAPACITY)
                 .expire_after(CachedLifetime)
@@ -131,6 +148,11 @@ impl StatusClient {
                 settings.breaker_open,
             )),
         })
+    }
+
+    /// The revocation push this cache follows.
+    pub fn push(&self) -> &Push {
+        &self.push
     }
 
     /// How many calls this client made to auth-service.
@@ -154,23 +176,30 @@ impl StatusClient {
                 .map(Arc::new);
         }
         if let Some(hit) = self.cache.get(&session_id).await {
-            metrics::counter!("status_cache_requests_total", "result" => "hit").increment(1);
-            return Ok(hit.status);
+            if !hit.may_change() || self.push.may_serve(user_id, session_id, hit.ticket) {
+                metrics::counter!("status_cache_requests_total", "result" => "hit").increment(1);
+                return Ok(hit.status);
+            }
+            // Revoked by a pushed event, or older than the push vouches for.
+            self.cache.invalidate(&session_id).await;
         }
         metrics::counter!("status_cache_requests_total", "result" => "miss").increment(1);
         let cached = self
             .cache
             .try_get_with(session_id, async {
+                let ticket = self.push.ticket();
                 let status = self.fetch(user_id, session_id, issued_at).await?;
-                let lives =
-                    if status.active || status.reason == Some(RevocationReason::UserInactive) {
-                        self.positive_ttl
-                    } else {
-                        Duration::from_secs(expires_at.saturating_sub(now_unix()).max(1) as u64)
-                    };
+                let changes =
+                    status.active || status.reason == Some(RevocationReason::UserInactive);
+                let lives = if changes {
+                    self.push.longest()
+                } else {
+                    Duration::from_secs(expires_at.saturating_sub(now_unix()).max(1) as u64)
+                };
                 Ok::<_, AuthUnavailable>(Cached {
                     status: Arc::new(status),
                     lives,
+                    ticket,
                 })
             })
             .await

@@ -7,5 +7,6 @@ mod catalog;
 mod checkout;
 mod hostile;
 mod orders;
+mod push;
 mod support;
 mod tokens;

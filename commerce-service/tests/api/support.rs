@@ -4,7 +4,7 @@
 //! test's own. Helpers drive both over HTTP.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use commerce_service::AppState;
 use commerce_service::config::Settings;
@@ -52,7 +52,7 @@ pub fn settings(auth_url: &str, extra: &[(&str, &str)]) -> Settings {
     Settings::load(&Env::from_pairs(pairs)).expect("test settings are valid")
 }
 
-async fn start_auth(pool: &PgPool) -> AuthService {
+async fn start_auth(pool: &PgPool, extra: &[(&str, &str)]) -> AuthService {
     sqlx::query("create schema if not exists auth")
         .execute(pool)
         .await
@@ -67,7 +67,7 @@ async fn start_auth(pool: &PgPool) -> AuthService {
         .unwrap();
     auth_service::MIGRATOR.run(&auth_pool).await.unwrap();
     let prefix = format!("test-commerce-{}", uuid::Uuid::new_v4().simple());
-    let auth_settings = auth_service::config::Settings::load(&Env::from_pairs([
+    let mut pairs = vec![
         ("REDIS_KEY_PREFIX", prefix.as_str()),
         ("ARGON2_MEMORY_KIB", "256"),
         ("ARGON2_ITERATIONS", "1"),
@@ -76,9 +76,11 @@ async fn start_auth(pool: &PgPool) -> AuthService {
         ("OTP_PER_NUMBER_HOUR", "1000"),
         ("OTP_RESEND_SECONDS", "0"),
         ("LOGIN_PER_IP_HOUR", "100000"),
-    ]))
-    .unwrap();
+    ];
+    pairs.extend_from_slice(extra);
+    let auth_settings = auth_service::config::Settings::load(&Env::from_pairs(pairs)).unwrap();
     let state = auth_service::AppState::with_pool(auth_settings, auth_pool).unwrap();
+    auth_service::events::start_relay(&state).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -108,12 +110,22 @@ pub async fn spawn(pool: PgPool) -> Stack {
 }
 
 pub async fn spawn_with(pool: PgPool, extra: &[(&str, &str)]) -> Stack {
+    spawn_on_bus(pool, &[], extra).await
+}
+
+/// Both services on an event bus: `bus` (`NATS_URL`, `NATS_NAMESPACE`)
+/// goes to both, `extra` to commerce; auth's relay and commerce's
+/// subscriptions run as in the binaries.
+pub async fn spawn_on_bus(pool: PgPool, bus: &[(&str, &str)], extra: &[(&str, &str)]) -> Stack {
     common::telemetry::init_test_logging();
     commerce_service::catalog::seed::seed_markets(&pool)
         .await
         .unwrap();
-    let auth = start_auth(&pool).await;
-    let state = AppState::with_pool(settings(&auth.base, extra), pool).unwrap();
+    let auth = start_auth(&pool, bus).await;
+    let mut commerce = bus.to_vec();
+    commerce.extend_from_slice(extra);
+    let state = AppState::with_pool(settings(&auth.base, &commerce), pool).unwrap();
+    commerce_service::events::start(&state).await.unwrap();
     let base = serve(state.clone()).await;
     Stack {
         base,
@@ -300,5 +312,23 @@ impl Stack {
             .fetch_one(&self.state.db)
             .await
             .unwrap()
+    }
+}
+
+/// Polls `/cart` until it is refused with `code`; returns how long that took.
+pub async fn refused_within(stack: &Stack, token: &str, code: &str, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let response = stack.get("/api/v1/cart", token).await;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            expect_problem(response, 401, code).await;
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "still accepted after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

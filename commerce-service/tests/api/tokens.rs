@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::support::{expect_problem, read, spawn, spawn_with};
+use crate::support::{expect_problem, read, refused_within, spawn, spawn_with};
 
 fn claims_of(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap();
@@ -27,29 +27,6 @@ fn resign(claims: &Value) -> String {
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some("dev-1".into());
     encode(&header, claims, &key).unwrap()
-}
-
-/// Polls `/cart` until it is refused with `code`; returns how long that took.
-async fn refused_within(
-    stack: &crate::support::Stack,
-    token: &str,
-    code: &str,
-    limit: Duration,
-) -> Duration {
-    let started = Instant::now();
-    loop {
-        let response = stack.get("/api/v1/cart", token).await;
-        if response.status() == StatusCode::UNAUTHORIZED {
-            expect_problem(response, 401, code).await;
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < limit,
-            "still accepted after {:?}",
-            started.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[sqlx::test(migrator = "commerce_service::MIGRATOR")]
