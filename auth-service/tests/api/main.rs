@@ -3,6 +3,7 @@
 
 mod admin;
 mod errors;
+mod events;
 mod jwt;
 mod otp;
 mod password;
