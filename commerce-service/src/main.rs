@@ -58,6 +58,7 @@ async fn serve(state: AppState) -> anyhow::Result<()> {
     commerce_service::events::start(&state).await?;
     tokio::spawn(commerce_service::orders::fulfilment::run_expiry(
         state.db.clone(),
+        state.outbox.clone(),
         state.settings.expiry_sweep_interval,
     ));
     let addr = state.settings.listen_addr.clone();

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::extract::FromRef;
+use common::events::outbox::{Outbox, Wake};
 use common::keys::VerifyKeyring;
 use common::verifier::{Verifier, VerifierSettings};
 use secrecy::ExposeSecret as _;
@@ -22,6 +23,9 @@ pub struct AppState {
     pub verifier: Verifier,
     pub token_status: StatusClient,
     pub markets: Markets,
+    /// Order events go out through it; `outbox_wake` wakes the relay.
+    pub outbox: Outbox,
+    pub outbox_wake: Wake,
 }
 
 impl AppState {
@@ -59,7 +63,14 @@ impl AppState {
                 breaker_open: settings.auth_breaker_open,
             },
         )?;
+        let outbox_wake = Wake::default();
+        let outbox = match settings.bus {
+            Some(_) => Outbox::relayed_by(outbox_wake.clone()),
+            None => Outbox::disabled(),
+        };
         Ok(Self {
+            outbox,
+            outbox_wake,
             lifecycle: common::http::Lifecycle::default(),
             markets: Markets::new(db.clone()),
             settings: Arc::new(settings),

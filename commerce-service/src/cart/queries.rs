@@ -217,3 +217,14 @@ pub async fn remove(db: impl PgExecutor<'_>, cart_id: i64, sku_id: SkuId) -> sql
     .await?;
     Ok(())
 }
+
+/// Deletes every cart of a user, in every market (account deletion).
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+pub async fn delete_all_of(db: impl PgExecutor<'_>, user_id: UserId) -> sqlx::Result<u64> {
+    let deleted = sqlx::query!("delete from carts where user_id = $1", user_id.0)
+        .execute(db)
+        .bounded()
+        .await?
+        .rows_affected();
+    Ok(deleted)
+}

@@ -1,11 +1,19 @@
 //! commerce-service on the event bus (nothing here without `NATS_URL`):
-//! following auth-service's revocations into the status cache
-//! (`caller/subscription.rs`).
+//! - following auth-service's revocations into the status cache
+//!   (`caller/subscription.rs`);
+//! - acting on account deletions (`account_deleted.rs`);
+//! - relaying its own outbox (the `commerce.order.*` events the orders
+//!   feature writes) to the `COMMERCE` stream.
+
+pub mod account_deleted;
+
+use common::events::COMMERCE_STREAM;
+use common::events::outbox::{Relay, RelaySettings};
 
 use crate::AppState;
 
-/// Connects (in the background: a bus that is down delays the push, never
-/// the service) and starts following the revocation push.
+/// Connects (in the background: a bus that is down delays events, never
+/// the service) and starts the three.
 pub async fn start(state: &AppState) -> anyhow::Result<()> {
     let Some(bus) = &state.settings.bus else {
         return Ok(());
@@ -13,8 +21,23 @@ pub async fn start(state: &AppState) -> anyhow::Result<()> {
     let client = bus.connect("commerce-service").await?;
     tokio::spawn(crate::caller::subscription::follow(
         state.token_status.push().clone(),
-        client,
+        client.clone(),
         bus.namespace.clone(),
     ));
+    tokio::spawn(account_deleted::follow(
+        state.db.clone(),
+        state.outbox.clone(),
+        client.clone(),
+        bus.namespace.clone(),
+    ));
+    let relay = Relay::new(
+        state.db.clone(),
+        client,
+        bus.namespace.clone(),
+        COMMERCE_STREAM,
+        state.outbox_wake.clone(),
+        RelaySettings::default(),
+    );
+    tokio::spawn(relay.run(std::future::pending()));
     Ok(())
 }

@@ -4,19 +4,22 @@
 //! looked up (a replay returns the bound order), the cart is locked, its
 //! SKU rows are locked in id order, every line is checked, stock is taken
 //! all-or-nothing, the order is written with name and price snapshots and
-//! its first history entry, the cart is emptied and the key is bound — all
-//! committed together, or nothing is.
+//! its first history entry, the cart is emptied, the key is bound and the
+//! `commerce.order.created` event written to the outbox — all committed
+//! together, or nothing is.
 
 use common::Problem;
 use common::db::Bounded as _;
 use common::db::violates;
 use common::error_code::ErrorCode;
+use common::events::outbox::Outbox;
+use common::events::{CommerceEvent, OrderCreated, OrderedItem};
 use common::ids::UserId;
 use serde_json::Value;
 use sqlx::PgPool;
 
 use super::idempotency::IdempotencyKey;
-use super::queries::{self as orders, NewOrder, OrderLineRow};
+use super::queries::{self as orders, NewOrder, OrderLineRow, OrderRow};
 use super::views::{self, OrderView, StatusChange};
 use crate::cart::queries as carts;
 use crate::catalog::queries::MarketRow;
@@ -48,19 +51,27 @@ pub struct CheckoutOutcome {
 }
 
 #[tracing::instrument(name = "checkout", skip_all, fields(user_id = request.user_id.0, market = %request.market.code))]
-pub async fn checkout(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome, ApiError> {
-    match attempt(db, request).await {
+pub async fn checkout(
+    db: &PgPool,
+    outbox: &Outbox,
+    request: &Checkout<'_>,
+) -> Result<CheckoutOutcome, ApiError> {
+    match attempt(db, outbox, request).await {
         // A concurrent request with the same key won the race on the key's
         // unique index: look again, which now replays.
         Err(ApiError::Database(error)) if violates(&error, "idempotency_keys_pkey") => {
-            attempt(db, request).await
+            attempt(db, outbox, request).await
         }
         other => other,
     }
 }
 
 #[tracing::instrument(name = "checkout.transaction", skip_all, fields(db.system = "postgresql"))]
-async fn attempt(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome, ApiError> {
+async fn attempt(
+    db: &PgPool,
+    outbox: &Outbox,
+    request: &Checkout<'_>,
+) -> Result<CheckoutOutcome, ApiError> {
     let mut tx = db.begin().bounded().await?;
     orders::lock_user_checkouts(&mut tx, request.user_id).await?;
 
@@ -153,7 +164,12 @@ async fn attempt(db: &PgPool, request: &Checkout<'_>) -> Result<CheckoutOutcome,
         request.key.as_str(),
     )
     .await?;
+    outbox
+        .add(&mut *tx, order_created(&row, &order_lines))
+        .bounded()
+        .await?;
     tx.commit().bounded().await?;
+    outbox.committed();
     let history = vec![StatusChange {
         status: row.status,
         at: pending_at,
@@ -202,6 +218,27 @@ async fn replay(
         )
         .into())
     }
+}
+
+/// The event of a new order.
+fn order_created(row: &OrderRow, lines: &[OrderLineRow]) -> CommerceEvent {
+    CommerceEvent::OrderCreated(OrderCreated {
+        order_id: row.id.0,
+        order_number: row.order_number.clone(),
+        user_id: row.user_id,
+        market: row.market.clone(),
+        currency: row.currency.clone(),
+        total_minor: row.total_minor,
+        items: lines
+            .iter()
+            .map(|line| OrderedItem {
+                sku_id: line.sku_id.0,
+                product_id: line.product_id.0,
+                quantity: line.quantity,
+                unit_price_minor: line.unit_price_minor,
+            })
+            .collect(),
+    })
 }
 
 fn cart_empty() -> Problem {

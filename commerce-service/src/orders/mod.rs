@@ -14,6 +14,7 @@ pub mod status;
 pub mod views;
 
 use common::Problem;
+use common::events::outbox::Outbox;
 use common::ids::UserId;
 use sqlx::PgPool;
 
@@ -53,19 +54,26 @@ pub async fn any(db: &PgPool, id: OrderId) -> Result<OrderView, ApiError> {
 }
 
 /// A customer cancels a `pending` or `confirmed` order; its stock comes back.
-pub async fn cancel(db: &PgPool, user_id: UserId, id: OrderId) -> Result<OrderView, ApiError> {
-    move_order(db, id, OrderStatus::Cancelled, Actor::Customer(user_id)).await?;
+pub async fn cancel(
+    db: &PgPool,
+    outbox: &Outbox,
+    user_id: UserId,
+    id: OrderId,
+) -> Result<OrderView, ApiError> {
+    let actor = Actor::Customer(user_id);
+    move_order(db, outbox, id, OrderStatus::Cancelled, actor).await?;
     own(db, user_id, id).await
 }
 
 /// An admin moves an order along its state machine.
 pub async fn move_by_admin(
     db: &PgPool,
+    outbox: &Outbox,
     admin_id: UserId,
     id: OrderId,
     next: OrderStatus,
 ) -> Result<OrderView, ApiError> {
-    move_order(db, id, next, Actor::Admin).await?;
+    move_order(db, outbox, id, next, Actor::Admin).await?;
     tracing::info!(
         order_id = id.0,
         admin_id = admin_id.0,

@@ -393,11 +393,34 @@ pub async fn set_status(
 /// Pending orders past their deadline, locked; rows another replica holds
 /// are skipped, so replicas share the work.
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn lock_overdue(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<OrderId>> {
-    let ids = sqlx::query_scalar!(
-        "select id from orders where status = 'pending' and confirm_by < now()
+pub async fn lock_overdue(
+    conn: &mut PgConnection,
+    limit: i64,
+) -> sqlx::Result<Vec<(OrderId, UserId)>> {
+    let rows = sqlx::query!(
+        "select id, user_id from orders where status = 'pending' and confirm_by < now()
          order by confirm_by limit $1 for update skip locked",
         limit
+    )
+    .fetch_all(conn)
+    .bounded()
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (OrderId(row.id), UserId(row.user_id)))
+        .collect())
+}
+
+/// A user's pending orders, locked (in id order, as checkout locks).
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+pub async fn lock_pending_of(
+    conn: &mut PgConnection,
+    user_id: UserId,
+) -> sqlx::Result<Vec<OrderId>> {
+    let ids = sqlx::query_scalar!(
+        "select id from orders where user_id = $1 and status = 'pending'
+         order by id for update",
+        user_id.0
     )
     .fetch_all(conn)
     .bounded()

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use common::Problem;
+use common::events::outbox::Outbox;
 use common::extract::{Id, Json, Path, Query};
 use common::pagination::{PageQuery, Paginated};
 use serde::Deserialize;
@@ -158,13 +159,14 @@ async fn list_all_orders(
     responses((status = 200, body = OrderView), (status = 409, description = "`invalid_transition`")))]
 async fn set_order_status(
     State(db): State<PgPool>,
+    State(outbox): State<Outbox>,
     admin: Admin,
     Path(Id(id)): Path<Id>,
     Json(body): Json<SetOrderStatus>,
 ) -> Result<axum::Json<OrderView>, ApiError> {
     let next = status_field(&body.status)?;
     Ok(axum::Json(
-        orders::move_by_admin(&db, admin.user_id, OrderId(id), next).await?,
+        orders::move_by_admin(&db, &outbox, admin.user_id, OrderId(id), next).await?,
     ))
 }
 

@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use common::Problem;
 use common::error_code::ErrorCode;
+use common::events::outbox::Outbox;
 use common::extract::{Id, Path, Query, has_json_content_type, parse_json};
 use common::pagination::{PageQuery, Paginated};
 use serde::Deserialize;
@@ -88,6 +89,7 @@ async fn create_order(
     };
     let outcome = checkout(
         &state.db,
+        &state.outbox,
         &Checkout {
             user_id: customer.user_id,
             market: &customer.market,
@@ -156,10 +158,11 @@ async fn get_order(
     params(("id" = i64, Path)), responses((status = 200, body = OrderView), (status = 409, description = "`invalid_transition`")))]
 async fn cancel_order(
     State(db): State<PgPool>,
+    State(outbox): State<Outbox>,
     customer: Customer,
     Path(Id(id)): Path<Id>,
 ) -> Result<axum::Json<OrderView>, ApiError> {
     Ok(axum::Json(
-        orders::cancel(&db, customer.user_id, OrderId(id)).await?,
+        orders::cancel(&db, &outbox, customer.user_id, OrderId(id)).await?,
     ))
 }

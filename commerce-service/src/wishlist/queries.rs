@@ -88,3 +88,14 @@ pub async fn remove(
     .await?;
     Ok(())
 }
+
+/// Deletes a user's wishlist with its items (account deletion).
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+pub async fn delete_of(db: impl PgExecutor<'_>, user_id: UserId) -> sqlx::Result<u64> {
+    let deleted = sqlx::query!("delete from wishlists where user_id = $1", user_id.0)
+        .execute(db)
+        .bounded()
+        .await?
+        .rows_affected();
+    Ok(deleted)
+}

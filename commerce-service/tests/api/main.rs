@@ -5,6 +5,7 @@ mod admin;
 mod cart;
 mod catalog;
 mod checkout;
+mod events;
 mod hostile;
 mod orders;
 mod push;

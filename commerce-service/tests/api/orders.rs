@@ -173,6 +173,7 @@ async fn a_pending_order_past_its_deadline_is_cancelled_by_the_service(pool: PgP
     let stack = spawn_with(pool, &[("PENDING_ORDER_TTL_SECONDS", "1")]).await;
     tokio::spawn(commerce_service::orders::fulfilment::run_expiry(
         stack.state.db.clone(),
+        stack.state.outbox.clone(),
         Duration::from_millis(200),
     ));
     let admin = stack.admin_token().await;

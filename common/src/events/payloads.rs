@@ -2,7 +2,6 @@
 //! version; none is removed or changes meaning without a new `v`.
 
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::Subject;
 use crate::ids::{SessionId, UserId};
@@ -109,25 +108,30 @@ impl Subject for CommerceEvent {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderCreated {
-    pub order_id: Uuid,
+    pub order_id: i64,
+    /// As the customer sees it (API.md's `order_number`).
+    pub order_number: String,
     pub user_id: UserId,
     pub market: String,
     pub currency: String,
     /// Minor units, as API.md's prices.
-    pub total: i64,
+    pub total_minor: i64,
     pub items: Vec<OrderedItem>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderedItem {
-    pub sku: String,
+    pub sku_id: i64,
+    pub product_id: i64,
     pub quantity: i32,
-    pub unit_price: i64,
+    pub unit_price_minor: i64,
 }
 
+/// An order moved along its state machine (not to `cancelled`: that is
+/// `commerce.order.cancelled`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderStatusChanged {
-    pub order_id: Uuid,
+    pub order_id: i64,
     pub user_id: UserId,
     pub from: String,
     pub to: String,
@@ -145,9 +149,10 @@ pub enum CancelledBy {
     AccountDeleted,
 }
 
+/// An order was cancelled and its stock returned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderCancelled {
-    pub order_id: Uuid,
+    pub order_id: i64,
     pub user_id: UserId,
     pub from: String,
     pub by: CancelledBy,
