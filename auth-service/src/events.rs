@@ -21,7 +21,10 @@ pub async fn start_relay(state: &AppState) -> anyhow::Result<()> {
         bus.namespace.clone(),
         AUTH_STREAM,
         state.outbox_wake.clone(),
-        RelaySettings::default(),
+        RelaySettings {
+            stream_replicas: bus.stream_replicas,
+            ..RelaySettings::default()
+        },
     );
     tokio::spawn(relay.run(std::future::pending()));
     Ok(())

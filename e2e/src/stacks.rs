@@ -52,6 +52,10 @@ pub fn own_stack_with_replicas(
         commerce_database: format!("e2e_commerce_{id}"),
         redis_url: xtask::redis_url(),
         redis_key_prefix: format!("e2e-{id}"),
+        // The machine's NATS server, a namespace per stack: the journeys
+        // run with pushed revocation and events, as deployed.
+        nats_url: Some(xtask::nats_url()),
+        nats_namespace: format!("e2e{id}"),
         bin_dir: bin_dir(),
         work_dir,
         admin_email: "admin@example.com".to_owned(),

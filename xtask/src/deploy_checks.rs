@@ -122,6 +122,11 @@ fn kubernetes_lets_only_the_gateway_reach_the_services() {
         ["commerce-service", "gateway"]
     );
     assert_eq!(allowed_apps("commerce-service"), ["gateway"]);
+    // The bus: the two services, and the NATS nodes' routes to each other.
+    assert_eq!(
+        allowed_apps("nats"),
+        ["auth-service", "commerce-service", "nats"]
+    );
 
     // And the range auth-service trusts is a narrow one.
     let auth = load("deploy/k8s/auth-service.yaml");

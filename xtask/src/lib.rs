@@ -82,6 +82,11 @@ pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
+/// The NATS server tests use (`TEST_NATS_URL`, or the machine's).
+pub fn nats_url() -> String {
+    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
 /// Fails with instructions when PostgreSQL or Redis is not reachable.
 pub fn check_services(postgres_url: &str, redis_url: &str) -> anyhow::Result<()> {
     let checks = [

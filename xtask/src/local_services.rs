@@ -1,8 +1,8 @@
-//! A PostgreSQL and a Redis of the development stack's own, from the
-//! installed binaries, for a machine where nothing answers on the default
-//! addresses: `cargo xtask up` then needs no set-up beyond installing them.
-//! PostgreSQL keeps its data between runs (trust authentication, on
-//! 127.0.0.1 only); both stop when dropped.
+//! A PostgreSQL, a Redis and a NATS server of the development stack's own,
+//! from the installed binaries, for a machine where nothing answers on the
+//! default addresses: `cargo xtask up` then needs no set-up beyond
+//! installing them. PostgreSQL and NATS keep their data between runs (on
+//! 127.0.0.1 only); all stop when dropped.
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -184,6 +184,71 @@ impl Drop for OwnRedis {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A NATS server with JetStream of the stack's own.
+pub struct OwnNats {
+    child: Child,
+    port: u16,
+}
+
+impl OwnNats {
+    pub fn start(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let port = free_port()?;
+        let child = Command::new(nats_server())
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting nats-server")?;
+        let own = Self { child, port };
+        wait_until(Duration::from_secs(10), || answers(port)).context("NATS did not start")?;
+        Ok(own)
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for OwnNats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Debian's `nats-server` (in /usr/sbin, often not on a user's PATH).
+fn nats_server() -> PathBuf {
+    ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|path| path.exists())
+        .unwrap_or_else(|| PathBuf::from("nats-server"))
+}
+
+/// The event bus of the development stack: `NATS_URL` when set (empty
+/// turns the bus off), else the machine's server on 4222, else one of the
+/// stack's own when `nats-server` is installed, else none (the services
+/// then run without pushed revocation and events, as documented).
+pub fn nats_for_the_stack(work_dir: &Path) -> anyhow::Result<(Option<String>, Option<OwnNats>)> {
+    if let Ok(url) = std::env::var("NATS_URL") {
+        return Ok(((!url.trim().is_empty()).then_some(url), None));
+    }
+    if answers(4222) {
+        return Ok((Some("nats://127.0.0.1:4222".to_owned()), None));
+    }
+    if Command::new(nats_server()).arg("--version").output().is_err() {
+        eprintln!(
+            "xtask: no NATS server (sudo apt-get install -y nats-server); running without the event bus"
+        );
+        return Ok((None, None));
+    }
+    eprintln!("xtask: nothing answers on 127.0.0.1:4222; starting a NATS server of the stack's own");
+    let own = OwnNats::start(&work_dir.join("nats"))?;
+    Ok((Some(own.url()), Some(own)))
 }
 
 #[cfg(test)]

@@ -412,6 +412,7 @@ fn up(release: bool, replicas: u16, tls: bool) -> anyhow::Result<()> {
     // stopped, after the stack).
     let (postgres_url, _own_postgres) = postgres_for_the_stack(&work_dir)?;
     let (redis_url, _own_redis) = redis_for_the_stack(&work_dir)?;
+    let (nats_url, _own_nats) = local_services::nats_for_the_stack(&work_dir)?;
     let config = StackConfig {
         gateway_port: 8080,
         auth_ports: (0..replicas).map(|i| 8081 + 2 * i).collect(),
@@ -421,6 +422,8 @@ fn up(release: bool, replicas: u16, tls: bool) -> anyhow::Result<()> {
         commerce_database: "commerce".to_owned(),
         redis_url,
         redis_key_prefix: "auth".to_owned(),
+        nats_url,
+        nats_namespace: String::new(),
         bin_dir: root
             .join("target")
             .join(if release { "release" } else { "debug" }),

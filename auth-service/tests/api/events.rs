@@ -166,7 +166,7 @@ async fn a_relay_that_died_after_publishing_and_relays_racing_send_each_event_on
     let (url, namespace) = (shared_nats_url(), nats_namespace());
     let client = async_nats::connect(&url).await.unwrap();
     let js = jetstream::new(client.clone());
-    ensure_stream(&js, &Namespace::parse(&namespace).unwrap(), AUTH_STREAM)
+    ensure_stream(&js, &Namespace::parse(&namespace).unwrap(), AUTH_STREAM, 1)
         .await
         .unwrap();
     fill_outbox(&pool, 500).await;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer};
 use common::events::watermark::Watermark;
-use common::events::{AUTH_STREAM, AuthEvent, Envelope, Namespace, ensure_stream};
+use common::events::{AUTH_STREAM, AuthEvent, Envelope, Namespace, existing_stream};
 use futures::StreamExt as _;
 
 use super::push::{Push, now_ms};
@@ -50,7 +50,7 @@ async fn follow_stream(
     js: &jetstream::Context,
     namespace: &Namespace,
 ) -> anyhow::Result<()> {
-    let stream = ensure_stream(js, namespace, AUTH_STREAM).await?;
+    let stream = existing_stream(js, namespace, AUTH_STREAM).await?;
     let start = match push.applied() {
         // Resume: what was missed while away is replayed.
         Some(applied) => applied + 1,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, AckKind, consumer};
 use common::db::Bounded as _;
 use common::events::outbox::Outbox;
-use common::events::{AUTH_STREAM, AuthEvent, Envelope, Namespace, UserRef, ensure_stream};
+use common::events::{AUTH_STREAM, AuthEvent, Envelope, Namespace, UserRef, existing_stream};
 use common::ids::UserId;
 use futures::StreamExt as _;
 use sqlx::PgPool;
@@ -81,7 +81,7 @@ async fn consume(
     js: &jetstream::Context,
     namespace: &Namespace,
 ) -> anyhow::Result<()> {
-    let stream = ensure_stream(js, namespace, AUTH_STREAM).await?;
+    let stream = existing_stream(js, namespace, AUTH_STREAM).await?;
     let name = consumer_name(namespace);
     let consumer = stream
         .get_or_create_consumer(

@@ -36,7 +36,10 @@ pub async fn start(state: &AppState) -> anyhow::Result<()> {
         bus.namespace.clone(),
         COMMERCE_STREAM,
         state.outbox_wake.clone(),
-        RelaySettings::default(),
+        RelaySettings {
+            stream_replicas: bus.stream_replicas,
+            ..RelaySettings::default()
+        },
     );
     tokio::spawn(relay.run(std::future::pending()));
     Ok(())

@@ -33,6 +33,9 @@ pub struct BusSettings {
     /// `NATS_URL`: one server or a comma-separated list of a cluster's.
     pub url: String,
     pub namespace: Namespace,
+    /// `NATS_STREAM_REPLICAS`: copies of each stream a JetStream cluster
+    /// keeps (1 on a single server; 3 on a three-node cluster).
+    pub stream_replicas: usize,
 }
 
 impl BusSettings {
@@ -46,7 +49,16 @@ impl BusSettings {
         };
         let namespace = Namespace::parse(&env.string("NATS_NAMESPACE", ""))
             .map_err(|reason| anyhow::anyhow!("NATS_NAMESPACE: {reason}"))?;
-        Ok(Some(Self { url, namespace }))
+        let stream_replicas = env.parse("NATS_STREAM_REPLICAS", 1)?;
+        anyhow::ensure!(
+            (1..=5).contains(&stream_replicas),
+            "NATS_STREAM_REPLICAS must be between 1 and 5"
+        );
+        Ok(Some(Self {
+            url,
+            namespace,
+            stream_replicas,
+        }))
     }
 
     /// Connects; the client reconnects by itself for as long as it lives.
@@ -129,12 +141,14 @@ pub const COMMERCE_STREAM: StreamSpec = StreamSpec {
 /// the row sent publishes it again within this window).
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
 
-/// Creates the stream if it is missing (every replica of its service may,
-/// at start: the first one wins, the others find it) and answers it.
+/// Creates the stream if it is missing (every replica of the service that
+/// owns it may, at start: the first one wins, the others find it) and
+/// answers it. Only its owner's relay creates it; consumers wait for it.
 pub async fn ensure_stream(
     js: &jetstream::Context,
     namespace: &Namespace,
     spec: StreamSpec,
+    replicas: usize,
 ) -> anyhow::Result<jetstream::stream::Stream> {
     js.get_or_create_stream(jetstream::stream::Config {
         name: namespace.name(spec.name),
@@ -142,6 +156,7 @@ pub async fn ensure_stream(
         max_age: spec.max_age,
         duplicate_window: DUPLICATE_WINDOW,
         storage: jetstream::stream::StorageType::File,
+        num_replicas: replicas,
         ..Default::default()
     })
     .await
@@ -176,6 +191,17 @@ impl<E: Subject> Envelope<E> {
     pub fn subject(&self) -> &'static str {
         self.event.subject()
     }
+}
+
+/// Another service's stream, once its owner has created it.
+pub async fn existing_stream(
+    js: &jetstream::Context,
+    namespace: &Namespace,
+    spec: StreamSpec,
+) -> anyhow::Result<jetstream::stream::Stream> {
+    js.get_stream(namespace.name(spec.name))
+        .await
+        .with_context(|| format!("the JetStream stream {} (its service creates it)", spec.name))
 }
 
 /// An event's subject (its `type`) before the namespace.

@@ -105,6 +105,8 @@ pub struct RelaySettings {
     pub poll: Duration,
     /// How long sent rows are kept.
     pub retention: Duration,
+    /// Copies of the stream a JetStream cluster keeps.
+    pub stream_replicas: usize,
 }
 
 impl Default for RelaySettings {
@@ -112,6 +114,7 @@ impl Default for RelaySettings {
         Self {
             poll: Duration::from_millis(250),
             retention: Duration::from_secs(7 * 24 * 3600),
+            stream_replicas: 1,
         }
     }
 }
@@ -157,7 +160,13 @@ impl Relay {
         let mut passes: u64 = 0;
         loop {
             if stream.is_none() {
-                match super::ensure_stream(&self.js, &self.namespace, self.stream).await {
+                match super::ensure_stream(
+                    &self.js,
+                    &self.namespace,
+                    self.stream,
+                    self.settings.stream_replicas,
+                )
+                .await {
                     Ok(created) => stream = Some(created),
                     Err(error) => tracing::warn!(error = format!("{error:#}"), "outbox relay"),
                 }

@@ -36,6 +36,8 @@ pub fn start(root: &std::path::Path) -> anyhow::Result<(Stack, u16)> {
         commerce_database: "bench_commerce".into(),
         redis_url: crate::redis_url(),
         redis_key_prefix: "bench".into(),
+        nats_url: None,
+        nats_namespace: String::new(),
         bin_dir: root.join("target/release"),
         work_dir: root.join("target/bench"),
         admin_email: "admin@example.com".into(),

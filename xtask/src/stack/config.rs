@@ -22,6 +22,10 @@ pub struct StackConfig {
     pub commerce_database: String,
     pub redis_url: String,
     pub redis_key_prefix: String,
+    /// The event bus (`NATS_URL`); none runs the services without it.
+    pub nats_url: Option<String>,
+    /// Prefixes the stack's subjects and streams (`NATS_NAMESPACE`).
+    pub nats_namespace: String,
     /// Where `auth-service` and `commerce-service` binaries are.
     pub bin_dir: PathBuf,
     /// Rendered gateway configuration, nginx's scratch files and the logs.
@@ -140,6 +144,10 @@ impl StackConfig {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
+        if let Some(url) = &self.nats_url {
+            env.push(("NATS_URL".to_owned(), url.clone()));
+            env.push(("NATS_NAMESPACE".to_owned(), self.nats_namespace.clone()));
+        }
         env.extend(self.extra_env.iter().cloned());
         env
     }
