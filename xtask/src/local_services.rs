@@ -240,13 +240,19 @@ pub fn nats_for_the_stack(work_dir: &Path) -> anyhow::Result<(Option<String>, Op
     if answers(4222) {
         return Ok((Some("nats://127.0.0.1:4222".to_owned()), None));
     }
-    if Command::new(nats_server()).arg("--version").output().is_err() {
+    if Command::new(nats_server())
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!(
             "xtask: no NATS server (sudo apt-get install -y nats-server); running without the event bus"
         );
         return Ok((None, None));
     }
-    eprintln!("xtask: nothing answers on 127.0.0.1:4222; starting a NATS server of the stack's own");
+    eprintln!(
+        "xtask: nothing answers on 127.0.0.1:4222; starting a NATS server of the stack's own"
+    );
     let own = OwnNats::start(&work_dir.join("nats"))?;
     Ok((Some(own.url()), Some(own)))
 }

@@ -201,7 +201,12 @@ pub async fn existing_stream(
 ) -> anyhow::Result<jetstream::stream::Stream> {
     js.get_stream(namespace.name(spec.name))
         .await
-        .with_context(|| format!("the JetStream stream {} (its service creates it)", spec.name))
+        .with_context(|| {
+            format!(
+                "the JetStream stream {} (its service creates it)",
+                spec.name
+            )
+        })
 }
 
 /// An event's subject (its `type`) before the namespace.

@@ -166,7 +166,8 @@ impl Relay {
                     self.stream,
                     self.settings.stream_replicas,
                 )
-                .await {
+                .await
+                {
                     Ok(created) => stream = Some(created),
                     Err(error) => tracing::warn!(error = format!("{error:#}"), "outbox relay"),
                 }

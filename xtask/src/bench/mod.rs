@@ -13,6 +13,7 @@
 mod drivers;
 mod probes;
 mod report;
+mod revocation;
 mod scenarios;
 mod stack;
 
@@ -31,6 +32,10 @@ use self::report::{Results, write_report};
 pub use self::scenarios::Scenario;
 use self::stack::{Bench, TokenFiles, write_lines};
 use crate::stack::Stack;
+
+/// The number of the pushed-revocation measurement (after the scenarios
+/// and the verifier's micro-benchmark, 11).
+const REVOCATION: usize = 12;
 
 /// What `cargo xtask bench` was asked for.
 #[derive(Debug, Clone)]
@@ -83,21 +88,23 @@ pub fn run(options: BenchOptions) -> anyhow::Result<()> {
     ensure!(status.success(), "release build failed");
     for number in &options.only {
         ensure!(
-            Scenario::from_number(*number).is_some(),
-            "--only {number}: the scenarios are numbered 1 to {}",
+            Scenario::from_number(*number).is_some() || *number == REVOCATION,
+            "--only {number}: the scenarios are numbered 1 to {}, and {REVOCATION} (pushed revocation)",
             Scenario::ALL.len()
         );
     }
-    let (stack, nocache_port) = stack::start(&root)?;
+    let (stack, nocache_port, nopush_port) = stack::start(&root)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let outcome = runtime.block_on(bench(stack, nocache_port, options));
+    let ports = (nocache_port, nopush_port);
+    let outcome = runtime.block_on(bench(stack, ports, options));
     runtime.shutdown_timeout(Duration::from_secs(2));
     outcome
 }
 
-async fn bench(stack: Stack, nocache_port: u16, options: BenchOptions) -> anyhow::Result<()> {
+async fn bench(stack: Stack, ports: (u16, u16), options: BenchOptions) -> anyhow::Result<()> {
+    let (nocache_port, nopush_port) = ports;
     let config = stack.config.clone();
     let client = Client::builder().pool_max_idle_per_host(256).build()?;
     let dir = config.work_dir.join("wrk");
@@ -105,6 +112,7 @@ async fn bench(stack: Stack, nocache_port: u16, options: BenchOptions) -> anyhow
     let mut bench = Bench {
         commerce: config.commerce_url(),
         nocache: format!("http://127.0.0.1:{nocache_port}"),
+        nopush: format!("http://127.0.0.1:{nopush_port}"),
         auth: config.auth_url(),
         gateway: config.gateway_url(),
         client,
@@ -211,9 +219,25 @@ async fn bench(stack: Stack, nocache_port: u16, options: BenchOptions) -> anyhow
             results.entry(scenario).or_default().push(measure);
         }
     }
+    let variants = [
+        ("push", bench.commerce.clone()),
+        ("no push", bench.nopush.clone()),
+    ];
+    if partial && options.only.contains(&REVOCATION) {
+        let measured = revocation::measure(&bench, variants.clone(), 5_000_000).await?;
+        eprintln!("{}", revocation::report(&measured).0);
+    }
     if !partial {
         let micro = verifier_micro_benchmark(options.quick);
-        write_report(&options, &results, &floors, &micro, bench.readers.len())?;
+        let revocation = revocation::measure(&bench, variants, 5_000_000).await?;
+        write_report(
+            &options,
+            &results,
+            &floors,
+            &micro,
+            &revocation,
+            bench.readers.len(),
+        )?;
     }
     drop(bench);
     Ok(())

@@ -8,6 +8,7 @@ use std::fs;
 use serde_json::json;
 
 use super::probes::version_of;
+use super::revocation::{CallRate, Latency};
 use super::scenarios::Scenario;
 use super::stack::{DATABASE_CONNECTIONS, STATUS_CACHE_TTL_MS};
 use super::{BenchOptions, Measure};
@@ -135,6 +136,7 @@ pub fn write_report(
     results: &Results,
     floors: &BTreeMap<&'static str, f64>,
     micro: &BTreeMap<String, f64>,
+    revocation: &(Vec<Latency>, Vec<CallRate>),
     sessions: usize,
 ) -> anyhow::Result<()> {
     let dir = crate::workspace_root().join("bench");
@@ -244,8 +246,15 @@ pub fn write_report(
             .collect::<Vec<_>>()
             .join(", "),
     );
+    let (pushed, pushed_json, pushed_targets) = super::revocation::report(revocation);
+    md.push_str(&pushed);
     md.push_str("\n\n## Targets\n\n");
-    let targets = judge_targets(options, results, sessions);
+    let mut targets = judge_targets(options, results, sessions);
+    targets.extend(
+        pushed_targets
+            .into_iter()
+            .map(|(name, met, seen)| Target { name, met, seen }),
+    );
     for target in &targets {
         md.push_str(&format!(
             "- {} {}: {}\n",
@@ -266,6 +275,7 @@ pub fn write_report(
         "targets": targets.iter().map(|t| json!({"target": t.name, "met": t.met, "seen": t.seen})).collect::<Vec<_>>(),
         "seconds": options.seconds, "connections": options.connections, "runs": options.runs, "quick": options.quick,
         "floors": floors, "verifier_ns": micro, "scenarios": json_scenarios,
+        "pushed_revocation": pushed_json,
     });
     fs::write(
         dir.join("results.json"),

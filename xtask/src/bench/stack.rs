@@ -24,9 +24,9 @@ pub const STATUS_CACHE_TTL_MS: u64 = 2000;
 pub const STATUS_CACHE_TTL: &str = "2000";
 
 /// Starts the stack on free ports (release binaries, databases `bench_auth`
-/// and `bench_commerce` made afresh) and the cache-less commerce-service;
-/// returns the stack and that variant's port.
-pub fn start(root: &std::path::Path) -> anyhow::Result<(Stack, u16)> {
+/// and `bench_commerce` made afresh), the cache-less commerce-service and
+/// one without the event bus; returns the stack and those variants' ports.
+pub fn start(root: &std::path::Path) -> anyhow::Result<(Stack, u16, u16)> {
     let config = StackConfig {
         gateway_port: free_port()?,
         auth_ports: vec![free_port()?],
@@ -36,8 +36,10 @@ pub fn start(root: &std::path::Path) -> anyhow::Result<(Stack, u16)> {
         commerce_database: "bench_commerce".into(),
         redis_url: crate::redis_url(),
         redis_key_prefix: "bench".into(),
-        nats_url: None,
-        nats_namespace: String::new(),
+        // The machine's NATS, a namespace of the run's own: the stack's
+        // commerce-service has the pushed revocation, as deployed.
+        nats_url: Some(crate::nats_url()),
+        nats_namespace: format!("bench{}", std::process::id()),
         bin_dir: root.join("target/release"),
         work_dir: root.join("target/bench"),
         admin_email: "admin@example.com".into(),
@@ -73,7 +75,9 @@ pub fn start(root: &std::path::Path) -> anyhow::Result<(Stack, u16)> {
         nocache_port,
         &[("STATUS_CACHE_TTL_MS", "0")],
     )?;
-    Ok((stack, nocache_port))
+    let nopush_port = free_port()?;
+    stack.spawn_commerce_variant("commerce-nopush", nopush_port, &[("NATS_URL", "")])?;
+    Ok((stack, nocache_port, nopush_port))
 }
 
 /// The running stack and what the scenarios share: clients, URLs, the
@@ -84,6 +88,8 @@ pub struct Bench {
     pub options: BenchOptions,
     pub commerce: String,
     pub nocache: String,
+    /// commerce-service without the event bus (the short status TTL alone).
+    pub nopush: String,
     pub auth: String,
     pub gateway: String,
     /// Customers whose carts are read (scenarios 3, 4 and 9), three lines each.
