@@ -59,8 +59,10 @@ struct Inner {
     /// `i64::MAX` while there is none.
     trusted_since_ms: AtomicI64,
     connected: AtomicBool,
-    /// The last stream sequence applied (0: none yet).
+    /// The last stream sequence applied (or skipped as before our time).
     applied: AtomicU64,
+    /// Whether `applied` has been set: an empty stream starts at 0 too.
+    started: AtomicBool,
     /// Every revocation committed before this (unix ms) has been applied.
     watermark_ms: AtomicI64,
     /// Watermarks waiting for the stream to be applied up to theirs.
@@ -88,6 +90,7 @@ impl Push {
                 trusted_since_ms: AtomicI64::new(i64::MAX),
                 connected: AtomicBool::new(false),
                 applied: AtomicU64::new(0),
+                started: AtomicBool::new(false),
                 watermark_ms: AtomicI64::new(i64::MIN),
                 waiting: Mutex::new(VecDeque::new()),
                 pruned_ms: AtomicI64::new(now_ms()),
@@ -168,15 +171,21 @@ impl Push {
         metrics::gauge!("revocation_push_connected").set(0.0);
     }
 
-    /// The last stream sequence applied, if any.
+    /// The last stream sequence applied, once following has started (a
+    /// resumed subscription goes on from there, missing nothing).
     pub fn applied(&self) -> Option<u64> {
-        Some(self.inner.applied.load(Ordering::Acquire)).filter(|seq| *seq > 0)
+        let inner = &self.inner;
+        inner
+            .started
+            .load(Ordering::Acquire)
+            .then(|| inner.applied.load(Ordering::Acquire))
     }
 
     /// Starts counting at `sequence` (the stream's last when subscribing
     /// afresh): nothing before it concerns answers fetched from now on.
     pub fn start_at(&self, sequence: u64) {
         self.inner.applied.store(sequence, Ordering::Release);
+        self.inner.started.store(true, Ordering::Release);
     }
 
     /// Applies one event found at `sequence` of the stream (`None`: one
@@ -289,4 +298,139 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use common::events::{SessionEndReason, SessionsEnded, UserRef};
+
+    use super::*;
+
+    const USER: UserId = UserId(7);
+
+    fn push() -> (Push, SessionId) {
+        let push = Push::new(Duration::from_millis(2000), Duration::from_millis(30_000));
+        push.start_at(10);
+        push.subscribed();
+        (push, SessionId::new())
+    }
+
+    fn fresh_watermark(push: &Push, stream_sequence: u64) {
+        let watermark = Watermark {
+            v: 1,
+            through_ms: now_ms(),
+            stream_sequence,
+        };
+        push.watermark(watermark, now_ms());
+    }
+
+    fn logout(session: SessionId) -> AuthEvent {
+        AuthEvent::SessionEnded(SessionsEnded {
+            user_id: USER,
+            session_ids: vec![session],
+            reason: SessionEndReason::Logout,
+        })
+    }
+
+    #[test]
+    fn an_event_after_the_call_began_refuses_its_answer_at_once() {
+        let (push, session) = push();
+        let before = push.ticket();
+        assert!(push.may_serve(USER, session, before));
+        push.apply(11, Some(&logout(session)));
+        assert!(!push.may_serve(USER, session, before));
+        // An answer fetched after the event reflects it already.
+        assert!(push.may_serve(USER, session, push.ticket()));
+        // A user event reaches every session of the user.
+        let other = SessionId::new();
+        let ticket = push.ticket();
+        push.apply(
+            12,
+            Some(&AuthEvent::UserDeactivated(UserRef { user_id: USER })),
+        );
+        assert!(!push.may_serve(USER, other, ticket));
+    }
+
+    /// A push with a 50 ms short TTL, and an answer fetched after it
+    /// subscribed that is now older than that.
+    fn with_an_aged_answer() -> (Push, SessionId, Ticket) {
+        let push = Push::new(Duration::from_millis(50), Duration::from_secs(30));
+        push.start_at(10);
+        push.subscribed();
+        std::thread::sleep(Duration::from_millis(5));
+        let answer = push.ticket();
+        std::thread::sleep(Duration::from_millis(80));
+        (push, SessionId::new(), answer)
+    }
+
+    #[test]
+    fn past_the_short_ttl_only_an_applied_fresh_watermark_vouches() {
+        let (push, session, answer) = with_an_aged_answer();
+        assert!(!push.may_serve(USER, session, answer), "no watermark yet");
+        // Announced, but the stream is not applied that far.
+        fresh_watermark(&push, 12);
+        assert!(!push.may_serve(USER, session, answer));
+        push.apply(11, Some(&logout(SessionId::new())));
+        push.apply(12, Some(&logout(SessionId::new())));
+        assert!(push.healthy());
+        assert!(push.may_serve(USER, session, answer));
+        // Past the pushed TTL, never.
+        let ancient = Ticket {
+            at_ms: answer.at_ms - 31_000,
+            ..answer
+        };
+        assert!(!push.may_serve(USER, session, ancient));
+        // An event this version cannot read may have revoked anything.
+        push.apply(13, None);
+        assert!(!push.may_serve(USER, session, answer));
+    }
+
+    #[test]
+    fn a_stale_watermark_a_gap_or_a_lost_subscription_brings_the_short_ttl_back() {
+        let (push, session, answer) = with_an_aged_answer();
+        let stale = Watermark {
+            v: 1,
+            through_ms: now_ms() - 60,
+            stream_sequence: 10,
+        };
+        push.watermark(stale, now_ms());
+        assert!(!push.healthy(), "older than the short TTL");
+        assert!(!push.may_serve(USER, session, answer));
+        fresh_watermark(&push, 10);
+        assert!(push.may_serve(USER, session, answer));
+        // Sequence 11 to 14 never arrived.
+        push.apply(15, Some(&logout(SessionId::new())));
+        fresh_watermark(&push, 15);
+        assert!(
+            !push.may_serve(USER, session, answer),
+            "events were skipped"
+        );
+
+        let (push, session, answer) = with_an_aged_answer();
+        fresh_watermark(&push, 10);
+        assert!(push.may_serve(USER, session, answer));
+        push.lost();
+        assert!(
+            !push.may_serve(USER, session, answer),
+            "the subscription broke"
+        );
+        push.subscribed();
+        fresh_watermark(&push, 10);
+        assert!(
+            !push.may_serve(USER, session, answer),
+            "fetched before the break"
+        );
+        assert!(
+            push.may_serve(USER, session, push.ticket()),
+            "within the short TTL"
+        );
+    }
+
+    #[test]
+    fn an_empty_stream_resumes_from_the_start() {
+        let push = Push::new(Duration::from_secs(2), Duration::from_secs(30));
+        assert_eq!(push.applied(), None);
+        push.start_at(0);
+        assert_eq!(push.applied(), Some(0));
+    }
 }
