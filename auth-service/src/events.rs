@@ -3,7 +3,7 @@
 //! stream and announces its watermark. Nothing here without `NATS_URL`.
 
 use common::events::AUTH_STREAM;
-use common::events::outbox::{Relay, RelaySettings};
+use common::events::outbox::Relay;
 
 use crate::AppState;
 
@@ -15,17 +15,8 @@ pub async fn start_relay(state: &AppState) -> anyhow::Result<()> {
         return Ok(());
     };
     let client = bus.connect("auth-service").await?;
-    let relay = Relay::new(
-        state.db.clone(),
-        client,
-        bus.namespace.clone(),
-        AUTH_STREAM,
-        state.outbox_wake.clone(),
-        RelaySettings {
-            stream_replicas: bus.stream_replicas,
-            ..RelaySettings::default()
-        },
-    );
+    let wake = state.outbox_wake.clone();
+    let relay = Relay::on_bus(bus, state.db.clone(), client, AUTH_STREAM, wake);
     tokio::spawn(relay.run(std::future::pending()));
     Ok(())
 }

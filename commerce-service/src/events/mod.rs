@@ -8,7 +8,7 @@
 pub mod account_deleted;
 
 use common::events::COMMERCE_STREAM;
-use common::events::outbox::{Relay, RelaySettings};
+use common::events::outbox::Relay;
 
 use crate::AppState;
 
@@ -30,17 +30,8 @@ pub async fn start(state: &AppState) -> anyhow::Result<()> {
         client.clone(),
         bus.namespace.clone(),
     ));
-    let relay = Relay::new(
-        state.db.clone(),
-        client,
-        bus.namespace.clone(),
-        COMMERCE_STREAM,
-        state.outbox_wake.clone(),
-        RelaySettings {
-            stream_replicas: bus.stream_replicas,
-            ..RelaySettings::default()
-        },
-    );
+    let wake = state.outbox_wake.clone();
+    let relay = Relay::on_bus(bus, state.db.clone(), client, COMMERCE_STREAM, wake);
     tokio::spawn(relay.run(std::future::pending()));
     Ok(())
 }

@@ -150,6 +150,21 @@ impl Relay {
         }
     }
 
+    /// The relay of a service's `stream` on `bus`, with the default timing.
+    pub fn on_bus(
+        bus: &super::BusSettings,
+        db: PgPool,
+        client: async_nats::Client,
+        stream: StreamSpec,
+        wake: Wake,
+    ) -> Self {
+        let settings = RelaySettings {
+            stream_replicas: bus.stream_replicas,
+            ..RelaySettings::default()
+        };
+        Self::new(db, client, bus.namespace.clone(), stream, wake, settings)
+    }
+
     /// Relays until `shutdown` resolves: a pass when woken or every poll
     /// interval, the watermark after each pass, pruning now and then. A
     /// failed pass (NATS or PostgreSQL away) is logged and retried; its
