@@ -36,6 +36,8 @@ const COUNTERS: &[CounterSeries] = &[
     ("refresh_reuse_detected_total", "", &[]),
     ("auth_sessions_started_total", "", &[]),
     ("token_status_requests_total", "active", &["true", "false"]),
+    ("outbox_events_published_total", "stream", &["AUTH"]),
+    ("outbox_relay_failures_total", "", &[]),
 ];
 
 /// Registers every series at zero (idempotent: adding zero changes nothing).

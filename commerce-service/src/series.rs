@@ -36,6 +36,10 @@ const COUNTERS: &[CounterSeries] = &[
         ],
     ),
     ("orders_expired_total", "", &[]),
+    ("outbox_events_published_total", "stream", &["COMMERCE"]),
+    ("outbox_relay_failures_total", "", &[]),
+    ("revocation_push_events_total", "", &[]),
+    ("revocation_push_gaps_total", "", &[]),
 ];
 
 /// Registers every series at zero (idempotent: adding zero changes nothing).
@@ -45,4 +49,6 @@ pub fn register_at_zero() {
         metrics::counter!("order_transitions_total", "to" => status.as_str()).increment(0);
     }
     metrics::gauge!("auth_status_breaker_open").set(0.0);
+    // Adding zero: the subscription may have set it already.
+    metrics::gauge!("revocation_push_connected").increment(0.0);
 }
