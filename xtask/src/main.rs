@@ -466,6 +466,7 @@ fn up(release: bool, replicas: u16, tls: bool) -> anyhow::Result<()> {
          \x20 auth-service      {auth}   (/openapi.json, /metrics, /internal/v1/dev/sms-outbox)\n\
          \x20 commerce-service  {commerce}   (/openapi.json, /metrics)\n\
          \x20 admin             {admin_email} / {admin_password}\n\
+         \x20 event bus         {bus}\n\
          \x20 logs              {logs}\n\n\
          Try it:\n\
          \x20 curl -s {gateway}/api/v1/products?per_page=2\n\
@@ -477,6 +478,10 @@ fn up(release: bool, replicas: u16, tls: bool) -> anyhow::Result<()> {
         first_auth = config.auth_url(),
         commerce = replica_urls(config, "commerce-service"),
         logs = work_dir.join("logs").display(),
+        bus = config
+            .nats_url
+            .as_deref()
+            .unwrap_or("none (no pushed revocation, no events)"),
     );
     loop {
         if signal_rx.recv_timeout(Duration::from_millis(500)).is_ok() {

@@ -10,15 +10,16 @@
 //!   unsent; they are published again, and JetStream drops the second copy
 //!   within its duplicate window (minutes, where a retry takes seconds).
 //! - Sent rows are pruned after the retention period.
-//! - After each pass the relay announces a [`watermark`]: every event
-//!   committed before it is on the stream. commerce trusts its pushed
-//!   revocations only while that watermark is fresh.
+//! - After a pass (at most every 100 ms) the relay announces a
+//!   [`watermark`]: every event committed before it is on the stream.
+//!   commerce trusts its pushed revocations only while that watermark is
+//!   fresh.
 //!
 //! Both services' migrations create the same `outbox` table; the queries
 //! here are the only ones that read it, checked by both services' tests.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use async_nats::jetstream;
@@ -32,6 +33,13 @@ use super::{Envelope, Namespace, StreamSpec, Subject};
 
 /// Rows one pass claims at most (several passes follow while rows remain).
 const BATCH: i64 = 200;
+
+/// How often at most the watermark is announced (a pass runs at every
+/// wake, which under load is far more often).
+const ANNOUNCE_EVERY: Duration = Duration::from_millis(100);
+
+/// How often sent rows past the retention period are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// Writes an event into the outbox, inside the caller's transaction.
 pub async fn enqueue<E: Serialize + Subject>(
@@ -166,13 +174,15 @@ impl Relay {
     }
 
     /// Relays until `shutdown` resolves: a pass when woken or every poll
-    /// interval, the watermark after each pass, pruning now and then. A
+    /// interval, the watermark after a pass (at most every 100 ms), pruning
+    /// once a minute. A
     /// failed pass (NATS or PostgreSQL away) is logged and retried; its
     /// rows stay unsent, so nothing is lost.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut stream = None;
-        let mut passes: u64 = 0;
+        let mut announced = Instant::now() - ANNOUNCE_EVERY;
+        let mut pruned = Instant::now() - PRUNE_EVERY;
         loop {
             if stream.is_none() {
                 match super::ensure_stream(
@@ -188,12 +198,14 @@ impl Relay {
                 }
             }
             if let Some(stream) = &mut stream {
-                let outcome = self.pass().await;
-                let announced = match outcome {
-                    Ok(_) => self.announce(stream).await,
-                    Err(error) => Err(error),
-                };
-                if let Err(error) = announced {
+                let mut outcome = self.pass().await.map(drop);
+                // Under a stream of wakes, passes follow each other closely;
+                // the watermark needs announcing far less often than that.
+                if outcome.is_ok() && announced.elapsed() >= ANNOUNCE_EVERY {
+                    announced = Instant::now();
+                    outcome = self.announce(stream).await;
+                }
+                if let Err(error) = outcome {
                     metrics::counter!("outbox_relay_failures_total").increment(1);
                     tracing::warn!(
                         error = format!("{error:#}"),
@@ -201,12 +213,11 @@ impl Relay {
                         "outbox relay pass failed"
                     );
                 }
-                // Prune about once a minute.
-                passes += 1;
-                if passes % (60_000 / self.settings.poll.as_millis().max(1) as u64).max(1) == 1
-                    && let Err(error) = self.prune().await
-                {
-                    tracing::warn!(%error, "pruning the outbox failed");
+                if pruned.elapsed() >= PRUNE_EVERY {
+                    pruned = Instant::now();
+                    if let Err(error) = self.prune().await {
+                        tracing::warn!(%error, "pruning the outbox failed");
+                    }
                 }
             }
             tokio::select! {

@@ -1,5 +1,5 @@
 //! How far a service's stream is complete, announced by its outbox relay
-//! after every pass (about four times a second) on a plain NATS subject
+//! after its passes (four to ten times a second) on a plain NATS subject
 //! outside the stream, so announcements are never stored.
 
 use serde::{Deserialize, Serialize};

@@ -37,8 +37,9 @@ pub fn start(root: &std::path::Path) -> anyhow::Result<(Stack, u16, u16)> {
         redis_url: crate::redis_url(),
         redis_key_prefix: "bench".into(),
         // The machine's NATS, a namespace of the run's own: the stack's
-        // commerce-service has the pushed revocation, as deployed.
-        nats_url: Some(crate::nats_url()),
+        // commerce-service has the pushed revocation, as deployed
+        // (`BENCH_EVENT_BUS=off`, for an A/B of its cost, runs without).
+        nats_url: (std::env::var("BENCH_EVENT_BUS").as_deref() != Ok("off")).then(crate::nats_url),
         nats_namespace: format!("bench{}", std::process::id()),
         bin_dir: root.join("target/release"),
         work_dir: root.join("target/bench"),
