@@ -186,6 +186,32 @@ impl Drop for OwnRedis {
     }
 }
 
+/// PostgreSQL for `cargo xtask up`: `TEST_POSTGRES_URL` or 127.0.0.1:5432
+/// when set or answering; otherwise one of its own, its data in
+/// `.dev/postgres`, started from the installed binaries.
+pub fn postgres_for_the_stack(
+    work_dir: &std::path::Path,
+) -> anyhow::Result<(String, Option<OwnPostgres>)> {
+    if std::env::var_os("TEST_POSTGRES_URL").is_some() || answers(5432) {
+        return Ok((crate::postgres_server_url(), None));
+    }
+    eprintln!("xtask: nothing answers on 127.0.0.1:5432; starting a PostgreSQL of the stack's own");
+    let own = OwnPostgres::start(&work_dir.join("postgres"))?;
+    Ok((own.url(), Some(own)))
+}
+
+/// Redis for `cargo xtask up`, chosen like PostgreSQL (data in `.dev/redis`).
+pub fn redis_for_the_stack(
+    work_dir: &std::path::Path,
+) -> anyhow::Result<(String, Option<OwnRedis>)> {
+    if std::env::var_os("TEST_REDIS_URL").is_some() || answers(6379) {
+        return Ok((crate::redis_url(), None));
+    }
+    eprintln!("xtask: nothing answers on 127.0.0.1:6379; starting a Redis of the stack's own");
+    let own = OwnRedis::start(&work_dir.join("redis"))?;
+    Ok((own.url(), Some(own)))
+}
+
 /// A NATS server with JetStream of the stack's own.
 pub struct OwnNats {
     child: Child,

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use xtask::local_services::{self, OwnPostgres, OwnRedis};
+use xtask::local_services;
 use xtask::stack::{Stack, StackConfig, default_work_dir};
 use xtask::{check_services, postgres_server_url, redis_url, workspace_root};
 
@@ -246,30 +246,6 @@ fn test_auth_on_redis_cluster() -> anyhow::Result<()> {
     run(&mut command, "auth-service's suite on a Redis Cluster")
 }
 
-/// PostgreSQL for `cargo xtask up`: `TEST_POSTGRES_URL` or 127.0.0.1:5432
-/// when set or answering; otherwise one of its own, its data in
-/// `.dev/postgres`, started from the installed binaries.
-fn postgres_for_the_stack(
-    work_dir: &std::path::Path,
-) -> anyhow::Result<(String, Option<OwnPostgres>)> {
-    if std::env::var_os("TEST_POSTGRES_URL").is_some() || local_services::answers(5432) {
-        return Ok((postgres_server_url(), None));
-    }
-    eprintln!("xtask: nothing answers on 127.0.0.1:5432; starting a PostgreSQL of the stack's own");
-    let own = OwnPostgres::start(&work_dir.join("postgres"))?;
-    Ok((own.url(), Some(own)))
-}
-
-/// Redis for `cargo xtask up`, chosen like PostgreSQL (data in `.dev/redis`).
-fn redis_for_the_stack(work_dir: &std::path::Path) -> anyhow::Result<(String, Option<OwnRedis>)> {
-    if std::env::var_os("TEST_REDIS_URL").is_some() || local_services::answers(6379) {
-        return Ok((redis_url(), None));
-    }
-    eprintln!("xtask: nothing answers on 127.0.0.1:6379; starting a Redis of the stack's own");
-    let own = OwnRedis::start(&work_dir.join("redis"))?;
-    Ok((own.url(), Some(own)))
-}
-
 /// The base URLs of a service's replicas, for people to read.
 fn replica_urls(config: &StackConfig, service: &str) -> String {
     config
@@ -410,8 +386,8 @@ fn up(release: bool, replicas: u16, tls: bool) -> anyhow::Result<()> {
     // The PostgreSQL and Redis configured or on the default addresses, or,
     // when nothing answers there, ones of the stack's own (dropped, and so
     // stopped, after the stack).
-    let (postgres_url, _own_postgres) = postgres_for_the_stack(&work_dir)?;
-    let (redis_url, _own_redis) = redis_for_the_stack(&work_dir)?;
+    let (postgres_url, _own_postgres) = local_services::postgres_for_the_stack(&work_dir)?;
+    let (redis_url, _own_redis) = local_services::redis_for_the_stack(&work_dir)?;
     let (nats_url, _own_nats) = local_services::nats_for_the_stack(&work_dir)?;
     let config = StackConfig {
         gateway_port: 8080,
