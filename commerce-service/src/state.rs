@@ -58,7 +58,11 @@ impl AppState {
             StatusClientSettings {
                 timeout: settings.auth_timeout,
                 positive_ttl: settings.status_cache_ttl,
-                pushed_ttl: settings.status_cache_pushed_ttl,
+                // Without a bus nothing can vouch for an older answer.
+                pushed_ttl: match settings.bus {
+                    Some(_) => settings.status_cache_pushed_ttl,
+                    None => settings.status_cache_ttl,
+                },
                 breaker_failures: settings.auth_breaker_failures,
                 breaker_open: settings.auth_breaker_open,
             },
