@@ -237,3 +237,27 @@ pub async fn delete_streams(url: &str, namespace: &str) {
         }
     }
 }
+
+/// Every message of a stream, in order: its subject without the
+/// namespace (which every subject must carry), and its payload as JSON
+/// (empty when the stream is missing).
+pub async fn stream_events(url: &str, namespace: &str, stream: &str) -> Vec<(String, Value)> {
+    let js = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
+    let Ok(mut stream) = js.get_stream(format!("{namespace}_{stream}")).await else {
+        return Vec::new();
+    };
+    let state = stream.info().await.unwrap().state.clone();
+    let prefix = format!("{namespace}.");
+    let mut events = Vec::new();
+    for sequence in state.first_sequence..=state.last_sequence {
+        if let Ok(message) = stream.get_raw_message(sequence).await {
+            let subject = message
+                .subject
+                .strip_prefix(prefix.as_str())
+                .unwrap_or_else(|| panic!("{} is outside {namespace}", message.subject));
+            let event = serde_json::from_slice(&message.payload).unwrap_or(Value::Null);
+            events.push((subject.to_owned(), event));
+        }
+    }
+    events
+}

@@ -22,7 +22,7 @@ const CONNECTION_CHECK: Duration = Duration::from_millis(100);
 
 /// Follows the stream for as long as the process lives.
 pub async fn follow(push: Push, client: async_nats::Client, namespace: Namespace) {
-    let watermarks = tokio::spawn(follow_watermarks(
+    tokio::spawn(follow_watermarks(
         push.clone(),
         client.clone(),
         namespace.clone(),
@@ -37,9 +37,6 @@ pub async fn follow(push: Push, client: async_nats::Client, namespace: Namespace
         }
         push.lost();
         tokio::time::sleep(RETRY).await;
-        if watermarks.is_finished() {
-            tracing::error!("the watermark subscription ended");
-        }
     }
 }
 

@@ -7,33 +7,14 @@
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use common::testing::{delete_streams, nats_namespace, shared_nats_url};
+use common::testing::{delete_streams, nats_namespace, shared_nats_url, stream_events};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::support::{Stack, read, spawn_on_bus};
 
-/// Every event on one of the namespace's streams, in order, as
-/// (subject without the namespace, envelope).
-async fn events_on(url: &str, namespace: &str, stream: &str) -> Vec<(String, Value)> {
-    let js = jetstream::new(async_nats::connect(url).await.unwrap());
-    let Ok(mut stream) = js.get_stream(format!("{namespace}_{stream}")).await else {
-        return Vec::new();
-    };
-    let state = stream.info().await.unwrap().state.clone();
-    let mut events = Vec::new();
-    for sequence in state.first_sequence..=state.last_sequence {
-        if let Ok(message) = stream.get_raw_message(sequence).await {
-            let subject = message.subject.trim_start_matches(&format!("{namespace}."));
-            let event = serde_json::from_slice(&message.payload).unwrap();
-            events.push((subject.to_owned(), event));
-        }
-    }
-    events
-}
-
-/// Polls `events_on` until `ready` holds of them.
+/// Polls `stream_events` until `ready` holds of them.
 async fn wait_for_events(
     url: &str,
     namespace: &str,
@@ -42,7 +23,7 @@ async fn wait_for_events(
 ) -> Vec<(String, Value)> {
     let started = Instant::now();
     loop {
-        let events = events_on(url, namespace, stream).await;
+        let events = stream_events(url, namespace, stream).await;
         if ready(&events) {
             return events;
         }
@@ -217,7 +198,7 @@ async fn a_deleted_account_loses_its_pending_orders_cart_and_wishlist_once_thoug
 
     // The deletion is delivered again (a lost acknowledgement, a replayed
     // stream): nothing more happens.
-    let auth_events = events_on(&url, &namespace, "AUTH").await;
+    let auth_events = stream_events(&url, &namespace, "AUTH").await;
     let (_, deletion) = auth_events
         .iter()
         .find(|(subject, _)| subject == "auth.user.deleted")
@@ -253,7 +234,7 @@ async fn a_deleted_account_loses_its_pending_orders_cart_and_wishlist_once_thoug
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(stack.stock_of(item.sku_id).await, 10, "no stock twice");
     assert_eq!(
-        cancelled(&events_on(&url, &namespace, "COMMERCE").await),
+        cancelled(&stream_events(&url, &namespace, "COMMERCE").await),
         2,
         "each order cancelled once"
     );

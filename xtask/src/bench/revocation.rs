@@ -78,7 +78,7 @@ pub async fn measure(
     let mut rates = Vec::new();
     for (variant, base) in &variants {
         eprintln!("bench: token-status calls, {variant} ({sessions} sessions, {window} s)");
-        let before = calls(&bench.client, base).await;
+        let before = calls(bench, base).await;
         let readers = &bench.readers[..sessions];
         let deadline = Instant::now() + Duration::from_secs_f64(window);
         join_all(readers.iter().map(|reader| async {
@@ -92,7 +92,7 @@ pub async fn measure(
             variant,
             sessions,
             seconds: window,
-            calls: calls(&bench.client, base).await.saturating_sub(before),
+            calls: calls(bench, base).await.saturating_sub(before),
         });
     }
     Ok((latencies, rates))
@@ -174,12 +174,8 @@ async fn cart(client: &Client, base: &str, token: &str) -> anyhow::Result<Status
 }
 
 /// commerce's token-status calls so far (`auth_status_calls_total`).
-async fn calls(client: &Client, base: &str) -> u64 {
-    let text = match client.get(format!("{base}/metrics")).send().await {
-        Ok(response) => response.text().await.unwrap_or_default(),
-        Err(_) => String::new(),
-    };
-    super::probes::counter_total(&text, "auth_status_calls_total")
+async fn calls(bench: &Bench, base: &str) -> u64 {
+    super::probes::counter_total(&bench.metrics(base).await, "auth_status_calls_total")
 }
 
 async fn admin_token(bench: &Bench) -> anyhow::Result<String> {
