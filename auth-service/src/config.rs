@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
+use common::client_ip::ClientAddressing;
 use common::config::{AppEnv, Env};
 use common::events::BusSettings;
 use common::keys::{JwtAlgorithm, KeyBytes, MIN_HS256_SECRET_BYTES, parse_keyring};
-use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Where the development database is.
@@ -114,10 +114,10 @@ pub struct Settings {
     pub sms: SmsProvider,
     pub otp: OtpSettings,
     pub password: PasswordSettings,
-    pub trusted_proxies: Vec<IpNet>,
-    /// IPv6 clients share one rate-limit bucket per network of this prefix
-    /// length: one subscriber usually holds a whole /64.
-    pub ipv6_limit_prefix: u8,
+    /// `TRUSTED_PROXIES` and `RATE_LIMIT_IPV6_PREFIX`: IPv6 clients share
+    /// one rate-limit bucket per network of that prefix length (one
+    /// subscriber usually holds a whole /64).
+    pub client_addressing: ClientAddressing,
     /// ISO 3166 alpha-2 codes, upper-case; empty allows every country.
     pub phone_countries: Vec<String>,
     pub default_market: String,
@@ -200,12 +200,7 @@ impl Settings {
                     std::thread::available_parallelism().map_or(2, |n| n.get()),
                 )?,
             },
-            trusted_proxies: env
-                .list("TRUSTED_PROXIES", "127.0.0.1/32")
-                .iter()
-                .map(|text| parse_proxy(text))
-                .collect::<anyhow::Result<_>>()?,
-            ipv6_limit_prefix: env.parse("RATE_LIMIT_IPV6_PREFIX", 64)?,
+            client_addressing: ClientAddressing::from_env(env)?,
             phone_countries: env
                 .list("PHONE_COUNTRIES", "")
                 .iter()
@@ -261,10 +256,6 @@ impl Settings {
             self.password.slow_delay <= MAX_LOGIN_SLOW_DELAY
                 && self.password.slow_delay < self.request_timeout,
             "LOGIN_SLOW_DELAY_MS must be at most 5000 and below REQUEST_TIMEOUT_MS"
-        );
-        ensure!(
-            (32..=128).contains(&self.ipv6_limit_prefix),
-            "RATE_LIMIT_IPV6_PREFIX must be between 32 and 128"
         );
         ensure!(
             self.markets
@@ -349,12 +340,6 @@ impl Settings {
     pub fn access_ttl(&self) -> Duration {
         Duration::from_secs(self.access_token_ttl_seconds)
     }
-}
-
-fn parse_proxy(text: &str) -> anyhow::Result<IpNet> {
-    text.parse::<IpNet>()
-        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
-        .with_context(|| format!("TRUSTED_PROXIES: {text:?} is not an address or CIDR range"))
 }
 
 fn sms_provider(env: &Env) -> anyhow::Result<SmsProvider> {

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use anyhow::ensure;
+use common::client_ip::ClientAddressing;
 use common::config::{AppEnv, Env};
 use common::events::BusSettings;
 use common::keys::{DEV_KID, JwtAlgorithm, KeyBytes, MIN_HS256_SECRET_BYTES, parse_keyring};
@@ -52,6 +53,14 @@ pub struct Settings {
     /// How often the expiry task looks for overdue pending orders.
     pub expiry_sweep_interval: Duration,
     pub default_market: String,
+    /// Idle time after which a guest cart is gone (each use pushes it back).
+    pub guest_cart_ttl: Duration,
+    /// Guest carts one client address may create per hour (0: no limit).
+    pub guest_carts_per_ip_hour: u32,
+    /// How often expired guest carts and past creation windows are swept.
+    pub guest_sweep_interval: Duration,
+    /// `TRUSTED_PROXIES` and `RATE_LIMIT_IPV6_PREFIX`, as in auth-service.
+    pub client_addressing: ClientAddressing,
     /// The event bus (`NATS_URL`); none: no pushed revocations (the short
     /// status TTL only) and no events.
     pub bus: Option<BusSettings>,
@@ -105,6 +114,10 @@ impl Settings {
             max_held_units_per_sku: env.parse("MAX_HELD_UNITS_PER_SKU", 20)?,
             expiry_sweep_interval: Duration::from_millis(env.parse("EXPIRY_SWEEP_MS", 30_000)?),
             default_market: env.string("DEFAULT_MARKET", "us").to_ascii_lowercase(),
+            guest_cart_ttl: Duration::from_secs(env.parse("GUEST_CART_TTL_SECONDS", 2_592_000)?),
+            guest_carts_per_ip_hour: env.parse("GUEST_CARTS_PER_IP_HOUR", 60)?,
+            guest_sweep_interval: Duration::from_millis(env.parse("GUEST_CART_SWEEP_MS", 60_000)?),
+            client_addressing: ClientAddressing::from_env(env)?,
             bus: BusSettings::from_env(env)?,
         };
         ensure!(
@@ -122,6 +135,14 @@ impl Settings {
         ensure!(
             settings.max_pending_orders >= 1,
             "MAX_PENDING_ORDERS must be at least 1"
+        );
+        ensure!(
+            (1..=31_536_000).contains(&settings.guest_cart_ttl.as_secs()),
+            "GUEST_CART_TTL_SECONDS must be from 1 to 31536000 (a year)"
+        );
+        ensure!(
+            settings.guest_sweep_interval >= Duration::from_millis(10),
+            "GUEST_CART_SWEEP_MS must be at least 10"
         );
         ensure!(
             settings.max_held_units_per_sku >= 1,

@@ -19,7 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the HTTP service and the pending-order expiry task (the default).
+    /// Run the HTTP service, the pending-order expiry and the guest-cart
+    /// sweep (the default).
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
@@ -61,13 +62,20 @@ async fn serve(state: AppState) -> anyhow::Result<()> {
         state.outbox.clone(),
         state.settings.expiry_sweep_interval,
     ));
+    tokio::spawn(commerce_service::cart::guest::run_sweeper(
+        state.db.clone(),
+        state.settings.guest_sweep_interval,
+    ));
     let addr = state.settings.listen_addr.clone();
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("LISTEN_ADDR: cannot listen on {addr}"))?;
     tracing::info!(%addr, "commerce-service listening");
     let (lifecycle, grace) = (state.lifecycle.clone(), state.settings.shutdown_grace);
-    axum::serve(listener, commerce_service::app(state))
+    // The peer address is the client's (or the gateway's) for rate limits.
+    let app =
+        commerce_service::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(lifecycle.stopped(grace))
         .await
         .context("serving HTTP")

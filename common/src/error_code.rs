@@ -15,6 +15,7 @@ pub enum ErrorCode {
     MalformedJson,
     MissingIdempotencyKey,
     InvalidIdempotencyKey,
+    InvalidIfMatch,
     UnknownMarket,
     // 401: authentication (bearer) failures.
     MissingToken,
@@ -47,6 +48,8 @@ pub enum ErrorCode {
     SkuCodeTaken,
     TooManyPendingOrders,
     HeldUnitsLimit,
+    CartChanged,
+    PriceChanged,
     // 413
     PayloadTooLarge,
     // 415
@@ -70,9 +73,11 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         use ErrorCode::*;
         match self {
-            MalformedJson | MissingIdempotencyKey | InvalidIdempotencyKey | UnknownMarket => {
-                StatusCode::BAD_REQUEST
-            }
+            MalformedJson
+            | MissingIdempotencyKey
+            | InvalidIdempotencyKey
+            | InvalidIfMatch
+            | UnknownMarket => StatusCode::BAD_REQUEST,
             MissingToken
             | InvalidToken
             | TokenExpired
@@ -96,7 +101,9 @@ impl ErrorCode {
             | SlugTaken
             | SkuCodeTaken
             | TooManyPendingOrders
-            | HeldUnitsLimit => StatusCode::CONFLICT,
+            | HeldUnitsLimit
+            | CartChanged
+            | PriceChanged => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ValidationFailed | CartEmpty => StatusCode::UNPROCESSABLE_ENTITY,
@@ -113,6 +120,7 @@ impl ErrorCode {
             MalformedJson => "malformed_json",
             MissingIdempotencyKey => "missing_idempotency_key",
             InvalidIdempotencyKey => "invalid_idempotency_key",
+            InvalidIfMatch => "invalid_if_match",
             UnknownMarket => "unknown_market",
             MissingToken => "missing_token",
             InvalidToken => "invalid_token",
@@ -139,6 +147,8 @@ impl ErrorCode {
             SkuCodeTaken => "sku_code_taken",
             TooManyPendingOrders => "too_many_pending_orders",
             HeldUnitsLimit => "held_units_limit",
+            CartChanged => "cart_changed",
+            PriceChanged => "price_changed",
             PayloadTooLarge => "payload_too_large",
             UnsupportedMediaType => "unsupported_media_type",
             ValidationFailed => "validation_failed",

@@ -3,6 +3,7 @@
 //! telemetry, health and metrics routes, and configuration helpers.
 
 pub mod claims;
+pub mod client_ip;
 pub mod config;
 pub mod db;
 pub mod error_code;

@@ -46,6 +46,9 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
     pub skus: Option<Vec<i64>>,
     pub retry_after: Option<u64>,
+    /// Further RFC 9457 extension members some codes carry (e.g. the fresh
+    /// `cart` of a `409 cart_changed`).
+    pub members: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The body as serialised (and documented in the OpenAPI documents).
@@ -62,6 +65,10 @@ pub struct ProblemBody<'a> {
     pub errors: &'a [FieldError],
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skus: Option<&'a [i64]>,
+    /// Documented with the answers that carry them.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub members: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 impl Problem {
@@ -73,12 +80,20 @@ impl Problem {
             errors: Vec::new(),
             skus: None,
             retry_after: None,
+            members: serde_json::Map::new(),
         }
     }
 
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         // A zero Retry-After invites a hot retry loop; one second is the floor.
         self.retry_after = Some(seconds.max(1));
+        self
+    }
+
+    /// Adds an extension member (`name` must not be one of the members
+    /// above).
+    pub fn with_member(mut self, name: &str, value: serde_json::Value) -> Self {
+        self.members.insert(name.to_owned(), value);
         self
     }
 
@@ -173,6 +188,7 @@ impl IntoResponse for Problem {
             request_id: request_id::current().unwrap_or_default(),
             errors: &self.errors,
             skus: self.skus.as_deref(),
+            members: &self.members,
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (self.status, bytes).into_response();

@@ -118,3 +118,21 @@ impl FromRequestParts<AppState> for Storefront {
         Ok(Storefront(market))
     }
 }
+
+/// The client's address as the rate limits count it (behind the gateway:
+/// its `X-Forwarded-For`, see `common::client_ip`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub std::net::IpAddr);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(
+            state.settings.client_addressing.client_of(parts),
+        ))
+    }
+}

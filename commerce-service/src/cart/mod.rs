@@ -1,8 +1,13 @@
 //! The cart: one per user and market, kept in PostgreSQL across logouts
-//! and logins. Its SQL is `queries.rs`, its JSON shape `views.rs`; the use
-//! cases are here and each answers with the cart as it now stands.
+//! and logins, or a guest's before login (`guest.rs`). Its SQL is
+//! `queries.rs` and `guest_queries.rs`, its JSON shape `views.rs`, its
+//! version `version.rs`; the use cases are here and each answers with the
+//! cart as it now stands, versioned.
 
+pub mod guest;
+pub mod guest_queries;
 pub mod queries;
+pub mod version;
 pub mod views;
 
 use common::Problem;
@@ -12,12 +17,21 @@ use sqlx::PgPool;
 pub use self::views::CartView;
 use common::ids::UserId;
 
+use self::queries::CartKey;
+use self::version::{Digests, Version};
 use crate::catalog::queries::MarketRow;
 use crate::error::ApiError;
 use crate::ids::SkuId;
 
 /// The most of one SKU a cart line holds.
 pub const MAX_LINE_QUANTITY: i64 = 99;
+
+/// A cart answer and where its version stands, for a checkout's guard.
+#[derive(Debug)]
+pub struct CartAnswer {
+    pub view: CartView,
+    pub version: Version,
+}
 
 /// A line quantity, 1 to 99 (`allow_zero` for setting a line, where 0
 /// removes it); `Err` with the reason otherwise.
@@ -30,16 +44,45 @@ pub fn quantity(value: i64, allow_zero: bool) -> Result<i32, String> {
     }
 }
 
+/// The cart of `key` as it stands now, with the version naming exactly
+/// what it shows (an empty, never-made cart is version 0).
+pub async fn answer(
+    db: &PgPool,
+    key: CartKey<'_>,
+    market: &MarketRow,
+) -> Result<CartAnswer, ApiError> {
+    // Another answer may move the version between our read and our write:
+    // then read again. Each round is one writer winning, so a few suffice.
+    for _ in 0..8 {
+        let Some(snapshot) = queries::snapshot(db, key).await? else {
+            return Ok(CartAnswer {
+                view: views::cart(market, Vec::new(), None, Version::NONE.version),
+                version: Version::NONE,
+            });
+        };
+        let digests = Digests::of(snapshot.cart.updated_at, &snapshot.lines);
+        if let Some(version) =
+            version::settle(db, snapshot.cart.id, &snapshot.cart.stored, &digests).await?
+        {
+            let view = views::cart(
+                market,
+                snapshot.lines,
+                Some(snapshot.cart.updated_at),
+                version.version,
+            );
+            return Ok(CartAnswer { view, version });
+        }
+    }
+    Err(anyhow::anyhow!("the cart's version kept moving under eight reads").into())
+}
+
 /// The cart of (user, market) as it stands now (empty if none yet).
 pub async fn current(
     db: &PgPool,
     user_id: UserId,
     market: &MarketRow,
-) -> Result<CartView, ApiError> {
-    Ok(match queries::current(db, user_id, &market.code).await? {
-        Some((updated_at, lines)) => views::cart(market, lines, Some(updated_at)),
-        None => views::cart(market, Vec::new(), None),
-    })
+) -> Result<CartAnswer, ApiError> {
+    answer(db, CartKey::Customer(user_id, &market.code), market).await
 }
 
 /// Adds `quantity` of a SKU; adding one already there adds to its line.
@@ -49,7 +92,7 @@ pub async fn add(
     market: &MarketRow,
     sku_id: SkuId,
     quantity: i32,
-) -> Result<CartView, ApiError> {
+) -> Result<CartAnswer, ApiError> {
     let added = queries::add_if_sellable(db, user_id, &market.code, sku_id, quantity)
         .await
         .on_constraint::<ApiError>("cart_items_quantity_check", line_full)?;
@@ -64,7 +107,7 @@ pub async fn set(
     market: &MarketRow,
     sku_id: SkuId,
     quantity: i32,
-) -> Result<CartView, ApiError> {
+) -> Result<CartAnswer, ApiError> {
     let cart_id = queries::ensure(db, user_id, &market.code).await?;
     if quantity == 0 {
         queries::remove(db, cart_id, sku_id).await?;
@@ -81,9 +124,9 @@ pub async fn remove(
     user_id: UserId,
     market: &MarketRow,
     sku_id: SkuId,
-) -> Result<CartView, ApiError> {
-    if let Some(cart) = queries::find(db, user_id, &market.code).await? {
-        queries::remove(db, cart.id, sku_id).await?;
+) -> Result<CartAnswer, ApiError> {
+    if let Some(cart_id) = queries::find(db, user_id, &market.code).await? {
+        queries::remove(db, cart_id, sku_id).await?;
         queries::ensure(db, user_id, &market.code).await?;
     }
     current(db, user_id, market).await

@@ -5,6 +5,7 @@ use common::ids::UserId;
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
 
+use super::version::{Digests, StoredVersion, Version};
 use crate::ids::{ProductId, SkuId};
 
 /// A cart line with what decides whether it can still be sold.
@@ -31,24 +32,47 @@ impl CartLineRow {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+/// A cart row with what its version is made of (`version.rs`).
+#[derive(Debug, Clone)]
 pub struct CartRow {
     pub id: i64,
+    pub market: String,
     pub updated_at: OffsetDateTime,
+    pub stored: StoredVersion,
 }
 
-/// The cart of (user, market) with its lines, in one round trip: `None`
-/// when the user never had a cart in this market.
+/// A cart as one read saw it: the row and its lines, in the order added.
+#[derive(Debug, Clone)]
+pub struct CartSnapshot {
+    pub cart: CartRow,
+    pub lines: Vec<CartLineRow>,
+}
+
+/// Which cart to read.
+#[derive(Debug, Clone, Copy)]
+pub enum CartKey<'a> {
+    /// A customer's cart in a market.
+    Customer(UserId, &'a str),
+    /// A cart by id (a guest cart, once its token is resolved).
+    Id(i64),
+}
+
+/// The cart with its lines, in one round trip: `None` when there is no
+/// such cart (a customer who never had one in this market).
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn current(
+pub async fn snapshot(
     db: impl PgExecutor<'_>,
-    user_id: UserId,
-    market: &str,
-) -> sqlx::Result<Option<(OffsetDateTime, Vec<CartLineRow>)>> {
+    key: CartKey<'_>,
+) -> sqlx::Result<Option<CartSnapshot>> {
+    let (id, user_id, market) = match key {
+        CartKey::Customer(user_id, market) => (None, Some(user_id.0), Some(market)),
+        CartKey::Id(id) => (Some(id), None, None),
+    };
     // One row per line, or one row of nulls for an empty cart. (Plain left
     // joins: PostgreSQL ran this 5-10% faster than a lateral subquery.)
     let rows = sqlx::query!(
-        r#"select c.updated_at as cart_updated_at,
+        r#"select c.id as cart_id, c.market as cart_market, c.updated_at as cart_updated_at,
+                  c.version, c.lines_version, c.lines_digest, c.money_digest,
                   ci.sku_id as "sku_id?", s.product_id as "product_id?", p.name as "name?",
                   ci.quantity as "quantity?", pr.amount_minor as "unit_price_minor?",
                   s.stock as "stock?", s.is_active as "sku_active?",
@@ -58,16 +82,29 @@ pub async fn current(
            left join skus s on s.id = ci.sku_id
            left join products p on p.id = s.product_id
            left join prices pr on pr.sku_id = s.id and pr.market = c.market
-           where c.user_id = $1 and c.market = $2
+           where c.id = (select id from carts
+                         where id = $1 or (user_id = $2 and market = $3))
            order by ci.added_at, ci.sku_id"#,
-        user_id.0,
+        id,
+        user_id,
         market
     )
     .fetch_all(db)
     .bounded()
     .await?;
-    let Some(updated_at) = rows.first().map(|row| row.cart_updated_at) else {
+    let Some(first) = rows.first() else {
         return Ok(None);
+    };
+    let cart = CartRow {
+        id: first.cart_id,
+        market: first.cart_market.clone(),
+        updated_at: first.cart_updated_at,
+        stored: StoredVersion {
+            version: first.version,
+            lines_version: first.lines_version,
+            lines_digest: first.lines_digest.clone(),
+            money_digest: first.money_digest.clone(),
+        },
     };
     let lines = rows
         .into_iter()
@@ -84,7 +121,36 @@ pub async fn current(
             })
         })
         .collect();
-    Ok(Some((updated_at, lines)))
+    Ok(Some(CartSnapshot { cart, lines }))
+}
+
+/// Moves a cart to the next version, whose content has `digests`, unless
+/// another answer moved it since version `seen` (then `None`: read again).
+/// The lines' version moves too when the non-money part changed.
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+pub async fn advance_version(
+    db: impl PgExecutor<'_>,
+    cart_id: i64,
+    seen: i64,
+    digests: &Digests,
+) -> sqlx::Result<Option<Version>> {
+    sqlx::query_as!(
+        Version,
+        "update carts
+         set version = version + 1,
+             lines_version = case when lines_digest is distinct from $3
+                                  then version + 1 else lines_version end,
+             lines_digest = $3, money_digest = $4
+         where id = $1 and version = $2
+         returning version, lines_version",
+        cart_id,
+        seen,
+        &digests.lines[..],
+        &digests.money[..]
+    )
+    .fetch_optional(db)
+    .bounded()
+    .await
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
@@ -92,10 +158,9 @@ pub async fn find(
     db: impl PgExecutor<'_>,
     user_id: UserId,
     market: &str,
-) -> sqlx::Result<Option<CartRow>> {
-    sqlx::query_as!(
-        CartRow,
-        "select id, updated_at from carts where user_id = $1 and market = $2",
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        "select id from carts where user_id = $1 and market = $2",
         user_id.0,
         market
     )

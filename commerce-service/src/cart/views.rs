@@ -26,6 +26,10 @@ pub struct CartItemView {
 pub struct CartView {
     pub market: String,
     pub currency: String,
+    /// Moves whenever anything this answer shows moves (lines, quantities,
+    /// prices, names, availability); compare for equality. The `ETag` is
+    /// this number in quotes; checkout takes it in `If-Match`.
+    pub version: i64,
     pub items: Vec<CartItemView>,
     pub item_count: i64,
     /// The sum of the lines that can be bought now.
@@ -39,6 +43,7 @@ pub fn cart(
     market: &MarketRow,
     lines: Vec<CartLineRow>,
     updated_at: Option<OffsetDateTime>,
+    version: i64,
 ) -> CartView {
     let item_count = lines.iter().map(|l| i64::from(l.quantity)).sum();
     let items: Vec<CartItemView> = lines
@@ -63,6 +68,7 @@ pub fn cart(
     CartView {
         market: market.code.clone(),
         currency: market.currency.clone(),
+        version,
         items,
         item_count,
         subtotal_minor,

@@ -19,9 +19,11 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use super::idempotency::IdempotencyKey;
-use super::queries::{self as orders, NewOrder, OrderLineRow, OrderRow};
+use super::queries::{self as orders, CheckoutLineRow, NewOrder, OrderLineRow, OrderRow};
 use super::views::{self, OrderView, StatusChange};
-use crate::cart::queries as carts;
+use crate::cart::queries::{self as carts, CartKey, CartLineRow};
+use crate::cart::version::{Digests, Drift, Seen, StoredVersion, Version};
+use crate::cart::{self, CartAnswer};
 use crate::catalog::queries::MarketRow;
 use crate::error::ApiError;
 use crate::ids::{OrderId, SkuId};
@@ -39,6 +41,10 @@ pub struct Checkout<'a> {
     /// Units of one SKU one customer's pending orders may hold together:
     /// unpaid orders hold stock, and accounts are free.
     pub max_held_units_per_sku: i64,
+    /// The cart versions the shopper saw (`If-Match`), if sent.
+    pub seen: Option<&'a Seen>,
+    /// The total the shopper saw, if sent.
+    pub expected_total_minor: Option<i64>,
 }
 
 /// The order a checkout answers with, whether this request made it or an
@@ -82,9 +88,16 @@ async fn attempt(
         return replay(&mut tx, request, order_id).await;
     }
     let lines = orders::lock_checkout_lines(&mut tx, request.user_id, market).await?;
-    let Some(cart_id) = lines.first().map(|line| line.cart_id) else {
+    let Some(first) = lines.first() else {
         return Err(cart_empty().into());
     };
+    let cart_id = first.cart_id;
+    if let Some(seen) = request.seen
+        && !is_the_cart_seen(seen, &lines)
+    {
+        drop(tx);
+        return Err(cart_moved(db, request, |now| drift_code(seen, now)).await);
+    }
     if pending >= request.max_pending_orders {
         return Err(Problem::new(
             ErrorCode::TooManyPendingOrders,
@@ -148,6 +161,13 @@ async fn attempt(
             line_total_minor: total,
         });
     }
+    if request
+        .expected_total_minor
+        .is_some_and(|expected| expected != subtotal)
+    {
+        drop(tx);
+        return Err(cart_moved(db, request, |_| ErrorCode::PriceChanged).await);
+    }
     let (row, pending_at) = orders::place(
         &mut tx,
         &NewOrder {
@@ -189,11 +209,19 @@ async fn replay(
 ) -> Result<CheckoutOutcome, ApiError> {
     let lines = orders::lines_of(&mut *tx, &[order_id]).await?;
     let mut ordered: Vec<(SkuId, i32)> = lines.iter().map(|l| (l.sku_id, l.quantity)).collect();
-    let mut in_cart: Vec<(SkuId, i32)> =
-        match carts::current(&mut *tx, request.user_id, &request.market.code).await? {
-            Some((_, lines)) => lines.iter().map(|l| (l.sku_id, l.quantity)).collect(),
-            None => Vec::new(),
-        };
+    let mut in_cart: Vec<(SkuId, i32)> = match carts::snapshot(
+        &mut *tx,
+        CartKey::Customer(request.user_id, &request.market.code),
+    )
+    .await?
+    {
+        Some(snapshot) => snapshot
+            .lines
+            .iter()
+            .map(|l| (l.sku_id, l.quantity))
+            .collect(),
+        None => Vec::new(),
+    };
     ordered.sort_unstable();
     in_cart.sort_unstable();
     if in_cart.is_empty() || in_cart == ordered {
@@ -218,6 +246,56 @@ async fn replay(
         )
         .into())
     }
+}
+
+/// Whether the locked lines are the very cart the shopper saw: the
+/// version they name is the cart's, and it names these lines and prices.
+fn is_the_cart_seen(seen: &Seen, lines: &[CheckoutLineRow]) -> bool {
+    let Some(first) = lines.first() else {
+        return false;
+    };
+    let stored = StoredVersion {
+        version: first.version,
+        lines_version: first.lines_version,
+        lines_digest: first.lines_digest.clone(),
+        money_digest: first.money_digest.clone(),
+    };
+    let shown: Vec<CartLineRow> = lines.iter().map(CheckoutLineRow::as_cart_line).collect();
+    let digests = Digests::of(first.cart_updated_at, &shown);
+    seen == &Seen::Any || (stored.names(&digests) && seen.drift(stored.version()) == Drift::None)
+}
+
+/// The `409` of a checkout refused because the cart moved: `code` says
+/// which, given where the cart's version now stands.
+async fn cart_moved(
+    db: &PgPool,
+    request: &Checkout<'_>,
+    code: impl FnOnce(Version) -> ErrorCode,
+) -> ApiError {
+    match cart::current(db, request.user_id, request.market).await {
+        Ok(answer) => conflict_with_cart(code(answer.version), answer),
+        Err(error) => error,
+    }
+}
+
+/// `price_changed` when only money moved since what was seen, else
+/// `cart_changed`.
+fn drift_code(seen: &Seen, now: Version) -> ErrorCode {
+    match seen.drift(now) {
+        Drift::Price => ErrorCode::PriceChanged,
+        Drift::Cart | Drift::None => ErrorCode::CartChanged,
+    }
+}
+
+/// A `409` carrying the cart as it now stands, so the app can show it and
+/// ask again (with its version in `If-Match`).
+fn conflict_with_cart(code: ErrorCode, answer: CartAnswer) -> ApiError {
+    let detail = match code {
+        ErrorCode::PriceChanged => "prices in the cart changed; nothing was ordered",
+        _ => "the cart changed since it was shown; nothing was ordered",
+    };
+    let cart = serde_json::to_value(&answer.view).unwrap_or_default();
+    Problem::new(code, detail).with_member("cart", cart).into()
 }
 
 /// The event of a new order.

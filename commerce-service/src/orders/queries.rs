@@ -8,6 +8,7 @@ use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 
 use super::status::OrderStatus;
+use crate::cart::queries::CartLineRow;
 use crate::ids::{OrderId, ProductId, SkuId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -48,6 +49,12 @@ pub struct HistoryRow {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CheckoutLineRow {
     pub cart_id: i64,
+    /// The cart row's time and version columns (the same on every line).
+    pub cart_updated_at: OffsetDateTime,
+    pub version: i64,
+    pub lines_version: i64,
+    pub lines_digest: Option<Vec<u8>>,
+    pub money_digest: Option<Vec<u8>>,
     pub sku_id: SkuId,
     pub product_id: ProductId,
     pub name: String,
@@ -58,6 +65,22 @@ pub struct CheckoutLineRow {
     pub unit_price_minor: Option<i64>,
     /// Units of this SKU the user's pending orders already hold.
     pub held: i64,
+}
+
+impl CheckoutLineRow {
+    /// The line as the cart shows it.
+    pub fn as_cart_line(&self) -> CartLineRow {
+        CartLineRow {
+            sku_id: self.sku_id,
+            product_id: self.product_id,
+            name: self.name.clone(),
+            quantity: self.quantity,
+            unit_price_minor: self.unit_price_minor,
+            stock: self.stock,
+            sku_active: self.sku_active,
+            product_active: self.product_active,
+        }
+    }
 }
 
 /// What a new order is made of.
@@ -208,7 +231,9 @@ pub async fn lock_checkout_lines(
 ) -> sqlx::Result<Vec<CheckoutLineRow>> {
     sqlx::query_as!(
         CheckoutLineRow,
-        r#"select c.id as cart_id, ci.sku_id, s.product_id, p.name, ci.quantity, s.stock,
+        r#"select c.id as cart_id, c.updated_at as cart_updated_at, c.version, c.lines_version,
+                  c.lines_digest, c.money_digest,
+                  ci.sku_id, s.product_id, p.name, ci.quantity, s.stock,
                   s.is_active as sku_active, p.is_active as product_active,
                   pr.amount_minor as "unit_price_minor?",
                   (select coalesce(sum(ol.quantity), 0)

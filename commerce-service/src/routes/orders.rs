@@ -2,7 +2,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use common::Problem;
 use common::error_code::ErrorCode;
@@ -16,6 +16,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::caller::Customer;
+use crate::cart::CartView;
+use crate::cart::version::{MalformedIfMatch, Seen};
 use crate::error::ApiError;
 use crate::ids::OrderId;
 use crate::orders::address::{self, ShippingAddress};
@@ -36,14 +38,37 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct CreateOrder {
     pub note: Option<String>,
     pub shipping_address: Option<ShippingAddress>,
+    /// The cart total the shopper was shown (`subtotal_minor`): if the
+    /// order would cost anything else, `409 price_changed` and nothing is
+    /// ordered.
+    pub expected_total_minor: Option<i64>,
+}
+
+/// A checkout's `409`: a problem, and for `cart_changed` and
+/// `price_changed` the cart as it now stands.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct CartConflict {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub code: common::ErrorCode,
+    pub request_id: String,
+    /// The SKUs concerned (`out_of_stock`, `unavailable`, `held_units_limit`).
+    pub skus: Option<Vec<i64>>,
+    /// The fresh cart (`cart_changed`, `price_changed`); show it and ask
+    /// again with its version in `If-Match`.
+    pub cart: Option<CartView>,
 }
 
 /// The body is optional: none at all, or JSON. Checked in API.md's order:
-/// content type (`415`), then the key and the JSON (`400`), then fields (`422`).
+/// content type (`415`), then the key, `If-Match` and the JSON (`400`),
+/// then fields (`422`).
 fn parse_create_order(
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<(IdempotencyKey, CreateOrder), Problem> {
+) -> Result<(IdempotencyKey, Option<Seen>, CreateOrder), Problem> {
     if !body.is_empty() && !has_json_content_type(headers) {
         return Err(Problem::unsupported_media_type());
     }
@@ -55,21 +80,39 @@ fn parse_create_order(
         };
         Problem::new(code, error.to_string())
     })?;
+    let seen = match headers.get(header::IF_MATCH) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| MalformedIfMatch)
+                .and_then(Seen::parse)
+                .map_err(|error| Problem::new(ErrorCode::InvalidIfMatch, error.to_string()))?,
+        ),
+    };
     let request = if body.is_empty() {
         CreateOrder::default()
     } else {
         parse_json(body)?
     };
-    Ok((key, request))
+    Ok((key, seen, request))
 }
 
 /// Makes an order of this market's cart; the cart is emptied. The same
-/// `Idempotency-Key` returns the same order (`200`, `Idempotent-Replayed: true`).
+/// `Idempotency-Key` returns the same order (`200`, `Idempotent-Replayed:
+/// true`), even if prices changed since. With `If-Match` (the cart's ETag
+/// as the shopper saw it) and/or `expected_total_minor`, a cart or price
+/// that moved since is `409 cart_changed` / `409 price_changed` with the
+/// fresh cart under `cart`, and nothing is ordered; without either, the
+/// cart is ordered as it stands (the less safe path).
 #[utoipa::path(post, path = "/api/v1/orders", tag = "orders", security(("bearer" = [])),
-    params(("Idempotency-Key" = String, Header, description = "1 to 255 printable ASCII characters")),
+    params(("Idempotency-Key" = String, Header, description = "1 to 255 printable ASCII characters"),
+           ("If-Match" = Option<String>, Header, description = "the cart's ETag as shown, e.g. `\"12\"`")),
     request_body(content = Option<CreateOrder>),
     responses((status = 201, body = OrderView), (status = 200, body = OrderView, description = "a replay"),
-              (status = 409, description = "`out_of_stock`, `unavailable`, `idempotency_conflict`, `too_many_pending_orders`, `held_units_limit`"),
+              (status = 400, description = "`missing_idempotency_key`, `invalid_idempotency_key`, `invalid_if_match`, `malformed_json`"),
+              (status = 409, body = CartConflict, content_type = "application/problem+json",
+               description = "`cart_changed` or `price_changed` (with `cart`), `out_of_stock`, `unavailable`, `idempotency_conflict`, `too_many_pending_orders`, `held_units_limit`"),
               (status = 422, description = "`cart_empty` or `validation_failed`")))]
 async fn create_order(
     State(state): State<AppState>,
@@ -77,7 +120,7 @@ async fn create_order(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (key, request) = parse_create_order(&headers, &body)?;
+    let (key, seen, request) = parse_create_order(&headers, &body)?;
     let note =
         address::note(request.note).map_err(|message| Problem::invalid_field("note", message))?;
     let address = match request.shipping_address {
@@ -99,6 +142,8 @@ async fn create_order(
             pending_seconds: state.settings.pending_order_ttl.as_secs() as i64,
             max_pending_orders: state.settings.max_pending_orders,
             max_held_units_per_sku: state.settings.max_held_units_per_sku,
+            seen: seen.as_ref(),
+            expected_total_minor: request.expected_total_minor,
         },
     )
     .await;

@@ -12,7 +12,7 @@ async fn an_untouched_cart_is_empty_with_no_update_time(pool: PgPool) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         cart,
-        json!({"market": "in", "currency": "INR", "items": [], "item_count": 0, "subtotal_minor": 0, "updated_at": null})
+        json!({"market": "in", "currency": "INR", "version": 0, "items": [], "item_count": 0, "subtotal_minor": 0, "updated_at": null})
     );
 }
 

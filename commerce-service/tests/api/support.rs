@@ -139,7 +139,7 @@ pub async fn spawn_on_bus(pool: PgPool, bus: &[(&str, &str)], extra: &[(&str, &s
 pub async fn serve(state: AppState) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = commerce_service::app(state);
+    let app = commerce_service::app(state).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}")
 }
