@@ -357,6 +357,83 @@ async fn the_gateway_hides_internals_and_speaks_problem_json(app: App) -> anyhow
     Ok(())
 }
 
+/// Shop as a guest, log in, merge the guest cart, and check out at the
+/// price shown: the app's whole first purchase.
+async fn a_guest_cart_is_merged_on_login_and_bought_at_the_price_seen(
+    app: App,
+) -> anyhow::Result<()> {
+    let (_, sku) = app.some_sku(2).await?;
+    let (status, created) = json_of(
+        app.send(Method::POST, "/api/v1/guest-cart", None, None)
+            .await?,
+    )
+    .await;
+    ensure!(status == StatusCode::CREATED, "guest cart: {status} {created}");
+    let token = created["cart_token"].as_str().context("cart_token")?.to_owned();
+    let guest = |method: Method, path: &str| {
+        app.http
+            .request(method, app.url(path))
+            .header("x-cart-token", &token)
+    };
+    let (status, cart) = json_of(
+        guest(Method::POST, "/api/v1/guest-cart/items")
+            .json(&json!({"sku_id": sku, "quantity": 2}))
+            .send()
+            .await?,
+    )
+    .await;
+    ensure!(status == StatusCode::OK, "guest add: {status} {cart}");
+    let unchanged = guest(Method::GET, "/api/v1/guest-cart")
+        .header("if-none-match", format!("\"{}\"", cart["version"]))
+        .send()
+        .await?;
+    ensure!(
+        unchanged.status() == StatusCode::NOT_MODIFIED,
+        "an unchanged guest cart revalidates: {}",
+        unchanged.status()
+    );
+
+    let buyer = app.login(&next_phone()).await?;
+    let (status, merged) = app
+        .call(
+            Method::POST,
+            "/api/v1/cart/merge",
+            &buyer.access,
+            Some(json!({"cart_token": token})),
+        )
+        .await?;
+    ensure!(status == StatusCode::OK, "merge: {status} {merged}");
+    let line = merged["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["sku_id"] == sku))
+        .context("the merged cart holds the guest's line")?;
+    ensure!(line["quantity"] == 2, "with its quantity: {line}");
+    let gone = guest(Method::GET, "/api/v1/guest-cart").send().await?;
+    ensure!(
+        gone.status() == StatusCode::NOT_FOUND,
+        "a merged guest cart is consumed: {}",
+        gone.status()
+    );
+
+    let total = merged["subtotal_minor"].as_i64().context("subtotal")?;
+    let (status, order) = json_of(
+        app.http
+            .post(app.url("/api/v1/orders"))
+            .bearer_auth(&buyer.access)
+            .header("idempotency-key", "e2e-guest-order")
+            .header("if-match", format!("\"{}\"", merged["version"]))
+            .json(&json!({"expected_total_minor": total}))
+            .send()
+            .await?,
+    )
+    .await;
+    ensure!(
+        status == StatusCode::CREATED && order["total_minor"] == total,
+        "checkout at the price seen: {status} {order}"
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Arguments::from_args();
     let targets = Targets::from_env()?;
@@ -386,6 +463,11 @@ fn main() -> anyhow::Result<()> {
             "an_order_is_followed_through_every_status",
             main_target,
             an_order_is_followed_through_every_status,
+        ),
+        trial(
+            "a_guest_cart_is_merged_on_login_and_bought_at_the_price_seen",
+            main_target,
+            a_guest_cart_is_merged_on_login_and_bought_at_the_price_seen,
         ),
         trial(
             "the_gateway_hides_internals_and_speaks_problem_json",

@@ -128,19 +128,25 @@ fn kubernetes_lets_only_the_gateway_reach_the_services() {
         ["auth-service", "commerce-service", "nats"]
     );
 
-    // And the range auth-service trusts is a narrow one.
-    let auth = load("deploy/k8s/auth-service.yaml");
-    let env = auth[0]["spec"]["template"]["spec"]["containers"][0]["env"]
-        .as_vec()
-        .unwrap();
-    let trusted = env
-        .iter()
-        .find(|var| var["name"].as_str() == Some("TRUSTED_PROXIES"))
-        .and_then(|var| var["value"].as_str())
-        .unwrap();
-    for range in trusted.split(',') {
-        let prefix: u8 = range.split('/').nth(1).unwrap_or("32").parse().unwrap();
-        assert!(prefix >= 24, "TRUSTED_PROXIES {range} is wider than a /24");
+    // And the range each service trusts is a narrow one (both count
+    // clients: auth its login limits, commerce its guest-cart creations).
+    for service in ["auth-service", "commerce-service"] {
+        let manifest = load(&format!("deploy/k8s/{service}.yaml"));
+        let env = manifest[0]["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_vec()
+            .unwrap();
+        let trusted = env
+            .iter()
+            .find(|var| var["name"].as_str() == Some("TRUSTED_PROXIES"))
+            .and_then(|var| var["value"].as_str())
+            .unwrap_or_else(|| panic!("{service} names its TRUSTED_PROXIES"));
+        for range in trusted.split(',') {
+            let prefix: u8 = range.split('/').nth(1).unwrap_or("32").parse().unwrap();
+            assert!(
+                prefix >= 24,
+                "{service}: TRUSTED_PROXIES {range} is wider than a /24"
+            );
+        }
     }
 }
 

@@ -107,11 +107,11 @@ pub async fn create(
     )
     .await?;
     let Some(cart_id) = created.cart_id else {
-        metrics::counter!("guest_carts_refused_total").increment(1);
+        metrics::counter!("guest_carts_total", "event" => "refused").increment(1);
         let wait = u64::try_from(created.window_left_seconds.max(1)).unwrap_or(1);
         return Err(Problem::rate_limited(wait).into());
     };
-    metrics::counter!("guest_carts_created_total").increment(1);
+    metrics::counter!("guest_carts_total", "event" => "created").increment(1);
     Ok((token, answer(db, CartKey::Id(cart_id), market).await?))
 }
 
@@ -212,7 +212,7 @@ pub async fn merge(
     if !guest.consumed {
         let cap = i32::try_from(MAX_LINE_QUANTITY).unwrap_or(i32::MAX);
         queries::merge_into(&mut tx, guest.id, user_id, &market.code, cap).await?;
-        metrics::counter!("guest_carts_merged_total").increment(1);
+        metrics::counter!("guest_carts_total", "event" => "merged").increment(1);
     }
     tx.commit().bounded().await?;
     answer(db, CartKey::Customer(user_id, &market.code), market).await
@@ -239,7 +239,7 @@ pub async fn run_sweeper(db: PgPool, interval: Duration) {
         match sweep_expired(&db).await {
             Ok(0) => {}
             Ok(count) => {
-                metrics::counter!("guest_carts_expired_total").increment(count as u64);
+                metrics::counter!("guest_carts_total", "event" => "expired").increment(count as u64);
                 tracing::info!(count, "deleted expired guest carts");
             }
             Err(error) => tracing::warn!(%error, "sweeping guest carts failed; will retry"),

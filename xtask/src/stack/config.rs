@@ -140,6 +140,7 @@ impl StackConfig {
             ("OTP_PER_IP_HOUR", "100000".to_owned()),
             ("OTP_VERIFY_PER_IP_HOUR", "100000".to_owned()),
             ("LOGIN_PER_IP_HOUR", "100000".to_owned()),
+            ("GUEST_CARTS_PER_IP_HOUR", "100000".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
