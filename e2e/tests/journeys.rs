@@ -368,8 +368,14 @@ async fn a_guest_cart_is_merged_on_login_and_bought_at_the_price_seen(
             .await?,
     )
     .await;
-    ensure!(status == StatusCode::CREATED, "guest cart: {status} {created}");
-    let token = created["cart_token"].as_str().context("cart_token")?.to_owned();
+    ensure!(
+        status == StatusCode::CREATED,
+        "guest cart: {status} {created}"
+    );
+    let token = created["cart_token"]
+        .as_str()
+        .context("cart_token")?
+        .to_owned();
     let guest = |method: Method, path: &str| {
         app.http
             .request(method, app.url(path))

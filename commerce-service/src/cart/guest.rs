@@ -239,7 +239,8 @@ pub async fn run_sweeper(db: PgPool, interval: Duration) {
         match sweep_expired(&db).await {
             Ok(0) => {}
             Ok(count) => {
-                metrics::counter!("guest_carts_total", "event" => "expired").increment(count as u64);
+                metrics::counter!("guest_carts_total", "event" => "expired")
+                    .increment(count as u64);
                 tracing::info!(count, "deleted expired guest carts");
             }
             Err(error) => tracing::warn!(%error, "sweeping guest carts failed; will retry"),

@@ -70,8 +70,8 @@ pub async fn create(
 }
 
 /// The live guest cart of a token hash, its idle expiry pushed back to
-/// `ttl_seconds` from now (written only once a tenth of the time has
-/// passed, so that reads do not write every time).
+/// `ttl_seconds` from now unless it is consumed (written only once a tenth
+/// of the time has passed, so that reads do not write every time).
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn find_and_touch(
     db: impl PgExecutor<'_>,
@@ -86,7 +86,7 @@ pub async fn find_and_touch(
            ), touched as (
                update carts set expires_at = now() + make_interval(secs => $2)
                from found
-               where carts.id = found.id
+               where carts.id = found.id and found.consumed_at is null
                  and found.expires_at < now() + make_interval(secs => $2 * 0.9)
            )
            select id as "id!", market as "market!",

@@ -6,7 +6,7 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::support::{Customer, Stack, expect_problem, read, spawn, spawn_with};
+use crate::support::{Customer, Item, Stack, expect_problem, read, spawn, spawn_with};
 
 /// A guest cart's token and its first answer.
 async fn new_guest_cart(stack: &Stack, market: &str) -> (String, Value) {
@@ -69,6 +69,20 @@ async fn merge(stack: &Stack, customer: &Customer, token: &str) -> Response {
             Some(json!({"cart_token": token})),
         )
         .await
+}
+
+/// A shop selling a tee and a sock in `us`, and a customer of it.
+async fn shop(pool: PgPool) -> (Stack, String, Item, Item, Customer) {
+    let stack = spawn(pool).await;
+    let admin = stack.admin_token().await;
+    let tee = stack
+        .create_item(&admin, "tee", 500, json!({"us": 1500}))
+        .await;
+    let sock = stack
+        .create_item(&admin, "sock", 500, json!({"us": 300}))
+        .await;
+    let buyer = stack.login("+13128059851", "us").await;
+    (stack, admin, tee, sock, buyer)
 }
 
 fn quantities(cart: &Value) -> Vec<(i64, i64, bool)> {
@@ -243,18 +257,10 @@ async fn guest_cart_creation_is_limited_per_client_address(pool: PgPool) {
 
 #[sqlx::test(migrator = "commerce_service::MIGRATOR")]
 async fn a_merge_adds_caps_keeps_unsellable_lines_and_consumes_the_guest_cart(pool: PgPool) {
-    let stack = spawn(pool).await;
-    let admin = stack.admin_token().await;
-    let tee = stack
-        .create_item(&admin, "tee", 500, json!({"us": 1500}))
-        .await;
-    let sock = stack
-        .create_item(&admin, "sock", 500, json!({"us": 300}))
-        .await;
+    let (stack, admin, tee, sock, buyer) = shop(pool).await;
     let hat = stack
         .create_item(&admin, "hat", 500, json!({"us": 2000}))
         .await;
-    let buyer = stack.login("+13128059851", "us").await;
     assert_eq!(
         stack.add_to_cart(&buyer, tee.sku_id, 60).await.status(),
         StatusCode::OK
@@ -327,15 +333,7 @@ async fn a_merge_adds_caps_keeps_unsellable_lines_and_consumes_the_guest_cart(po
 
 #[sqlx::test(migrator = "commerce_service::MIGRATOR")]
 async fn twenty_concurrent_merges_of_one_token_add_its_lines_once(pool: PgPool) {
-    let stack = spawn(pool).await;
-    let admin = stack.admin_token().await;
-    let tee = stack
-        .create_item(&admin, "tee", 500, json!({"us": 1500}))
-        .await;
-    let sock = stack
-        .create_item(&admin, "sock", 500, json!({"us": 300}))
-        .await;
-    let buyer = stack.login("+13128059851", "us").await;
+    let (stack, _, tee, sock, buyer) = shop(pool).await;
     stack.add_to_cart(&buyer, tee.sku_id, 1).await;
     let (token, _) = new_guest_cart(&stack, "us").await;
     guest_add(&stack, &token, tee.sku_id, 2).await;
@@ -354,15 +352,7 @@ async fn twenty_concurrent_merges_of_one_token_add_its_lines_once(pool: PgPool) 
 
 #[sqlx::test(migrator = "commerce_service::MIGRATOR")]
 async fn two_devices_merging_two_guest_carts_at_once_both_land(pool: PgPool) {
-    let stack = spawn(pool).await;
-    let admin = stack.admin_token().await;
-    let tee = stack
-        .create_item(&admin, "tee", 500, json!({"us": 1500}))
-        .await;
-    let sock = stack
-        .create_item(&admin, "sock", 500, json!({"us": 300}))
-        .await;
-    let buyer = stack.login("+13128059851", "us").await;
+    let (stack, _, tee, sock, buyer) = shop(pool).await;
     let (phone, _) = new_guest_cart(&stack, "us").await;
     let (tablet, _) = new_guest_cart(&stack, "us").await;
     guest_add(&stack, &phone, tee.sku_id, 2).await;

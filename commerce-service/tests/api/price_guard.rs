@@ -19,6 +19,19 @@ async fn set_price(stack: &Stack, admin: &str, item: Item, market: &str, amount:
     assert_eq!(response.status(), StatusCode::OK);
 }
 
+/// A shop selling a tee at 15.00 in `us`, and a customer with `quantity`
+/// of them in the cart.
+async fn buyer_of_tees(pool: PgPool, stock: i64, quantity: i64) -> (Stack, String, Item, Customer) {
+    let stack = spawn(pool).await;
+    let admin = stack.admin_token().await;
+    let tee = stack
+        .create_item(&admin, "tee", stock, json!({"us": 1500}))
+        .await;
+    let buyer = stack.login("+13128059851", "us").await;
+    stack.add_to_cart(&buyer, tee.sku_id, quantity).await;
+    (stack, admin, tee, buyer)
+}
+
 /// The cart and its `ETag`.
 async fn cart_of(stack: &Stack, customer: &Customer) -> (Value, String) {
     let response = stack.get("/api/v1/cart", &customer.token).await;
@@ -50,13 +63,7 @@ async fn guarded_checkout(
 
 #[sqlx::test(migrator = "commerce_service::MIGRATOR")]
 async fn the_cart_version_moves_with_what_it_shows_and_reads_revalidate(pool: PgPool) {
-    let stack = spawn(pool).await;
-    let admin = stack.admin_token().await;
-    let tee = stack
-        .create_item(&admin, "tee", 5, json!({"us": 1500}))
-        .await;
-    let buyer = stack.login("+13128059851", "us").await;
-    stack.add_to_cart(&buyer, tee.sku_id, 2).await;
+    let (stack, admin, tee, buyer) = buyer_of_tees(pool, 5, 2).await;
     let (cart, etag) = cart_of(&stack, &buyer).await;
 
     let revalidate = |tag: String| {
@@ -109,13 +116,7 @@ async fn the_cart_version_moves_with_what_it_shows_and_reads_revalidate(pool: Pg
 
 #[sqlx::test(migrator = "commerce_service::MIGRATOR")]
 async fn a_checkout_after_a_price_change_is_refused_with_the_fresh_cart(pool: PgPool) {
-    let stack = spawn(pool).await;
-    let admin = stack.admin_token().await;
-    let tee = stack
-        .create_item(&admin, "tee", 5, json!({"us": 1500}))
-        .await;
-    let buyer = stack.login("+13128059851", "us").await;
-    stack.add_to_cart(&buyer, tee.sku_id, 2).await;
+    let (stack, admin, tee, buyer) = buyer_of_tees(pool, 5, 2).await;
     let (_, seen) = cart_of(&stack, &buyer).await;
     set_price(&stack, &admin, tee, "us", 1700).await;
 
@@ -160,13 +161,7 @@ async fn a_checkout_after_a_price_change_is_refused_with_the_fresh_cart(pool: Pg
 
 #[sqlx::test(migrator = "commerce_service::MIGRATOR")]
 async fn a_cart_changed_elsewhere_or_a_total_not_seen_is_refused(pool: PgPool) {
-    let stack = spawn(pool).await;
-    let admin = stack.admin_token().await;
-    let tee = stack
-        .create_item(&admin, "tee", 50, json!({"us": 1500}))
-        .await;
-    let buyer = stack.login("+13128059851", "us").await;
-    stack.add_to_cart(&buyer, tee.sku_id, 2).await;
+    let (stack, admin, tee, buyer) = buyer_of_tees(pool, 50, 2).await;
     let (_, seen) = cart_of(&stack, &buyer).await;
     // Another device adds a unit; then the price changes too.
     stack.add_to_cart(&buyer, tee.sku_id, 1).await;
