@@ -1,9 +1,12 @@
 //! The small parsers of a request's headers and query: `X-Market`,
-//! pagination, `Idempotency-Key` and the query-string text check. Each
-//! accepts only what API.md allows and refuses the rest without a panic.
+//! pagination, `Idempotency-Key`, `If-Match` and `If-None-Match`,
+//! `X-Cart-Token` and the query-string text check. Each accepts only what
+//! the contract allows and refuses the rest without a panic.
 #![no_main]
 
 use axum::http::{HeaderMap, HeaderValue};
+use commerce_service::cart::guest::GuestToken;
+use commerce_service::cart::version::{self, Seen};
 use commerce_service::orders::idempotency::IdempotencyKey;
 use common::pagination::PageQuery;
 use libfuzzer_sys::fuzz_target;
@@ -32,4 +35,13 @@ fuzz_target!(|data: &[u8]| {
         assert!(valid.offset() >= 0);
     }
     let _ = common::extract::unstorable_parameter(&text);
+    if let Ok(Seen::Versions(versions)) = Seen::parse(&text) {
+        assert!(versions.iter().all(|v| *v >= -1));
+    }
+    if version::not_modified(&text, 7) {
+        assert!(text.contains('7') || text.trim() == "*");
+    }
+    if let Some(token) = GuestToken::parse(&text) {
+        assert_eq!(token.as_str().len(), 43);
+    }
 });

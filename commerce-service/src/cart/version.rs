@@ -152,7 +152,7 @@ impl Seen {
         let mut versions = Vec::new();
         for tag in entity_tags(header)? {
             if let EntityTag::Strong(opaque) = tag {
-                versions.push(opaque.parse::<i64>().unwrap_or(-1));
+                versions.push(version_of(opaque).unwrap_or(-1));
             }
         }
         Ok(Self::Versions(versions))
@@ -172,6 +172,16 @@ impl Seen {
             _ => Drift::Cart,
         }
     }
+}
+
+/// The version an opaque tag spells as [`etag`] writes it: decimal digits
+/// without sign or leading zero (strong comparison is of the exact text,
+/// so `"05"` or `"+5"` are not version 5).
+fn version_of(opaque: &str) -> Option<i64> {
+    let canonical = !opaque.is_empty()
+        && opaque.bytes().all(|b| b.is_ascii_digit())
+        && (opaque == "0" || !opaque.starts_with('0'));
+    canonical.then(|| opaque.parse().ok()).flatten()
 }
 
 /// The strong `ETag` of a version.
@@ -293,6 +303,11 @@ mod tests {
         assert_eq!(
             Seen::parse(" \"3\", W/\"4\" ,\"x\""),
             Ok(Seen::Versions(vec![3, -1]))
+        );
+        assert_eq!(
+            Seen::parse("\"-010\", \"05\", \"+5\", \"0\", \"99999999999999999999\""),
+            Ok(Seen::Versions(vec![-1, -1, -1, 0, -1])),
+            "only the canonical spelling names a version"
         );
         for bad in [
             "",
