@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail, ensure};
+use crate::otp::destinations::Destinations;
+use crate::otp::sms::{SmsProvider, SmsText};
+use anyhow::{bail, ensure};
 use common::client_ip::ClientAddressing;
 use common::config::{AppEnv, Env};
 use common::events::BusSettings;
@@ -21,27 +23,6 @@ const MAX_LOGIN_SLOW_DELAY: Duration = Duration::from_secs(5);
 
 /// Development value of `AUTH_SECRET_KEY`; production refuses it.
 pub const DEV_AUTH_SECRET_KEY: &str = "development-only-auth-secret-key-change-me";
-
-/// Where codes go.
-#[derive(Debug, Clone)]
-pub enum SmsProvider {
-    /// Development: log a masked number and keep the code in the dev outbox.
-    Log,
-    /// POST `{"to", "code", "message"}` to a URL.
-    Webhook {
-        url: String,
-        timeout: Duration,
-        retries: u32,
-    },
-    /// Twilio's Messages API.
-    Twilio {
-        account_sid: String,
-        auth_token: SecretString,
-        from: String,
-        base_url: String,
-        timeout: Duration,
-    },
-}
 
 /// One-time-code lifetimes and limits (API.md's defaults).
 #[derive(Debug, Clone)]
@@ -120,6 +101,11 @@ pub struct Settings {
     pub client_addressing: ClientAddressing,
     /// ISO 3166 alpha-2 codes, upper-case; empty allows every country.
     pub phone_countries: Vec<String>,
+    /// Per market, the countries codes may be sent to (`SMS_DESTINATIONS`).
+    pub sms_destinations: Destinations,
+    /// The words of a code's SMS, origin-bound (`SMS_WEBOTP_DOMAIN`,
+    /// `SMS_ANDROID_APP_HASH`).
+    pub sms_text: SmsText,
     pub default_market: String,
     pub markets: Vec<String>,
     /// The event bus (`NATS_URL`); none: no events, commerce keeps its
@@ -173,7 +159,7 @@ impl Settings {
             reauth_max_age_seconds: env.parse("REAUTH_MAX_AGE_SECONDS", 300)?,
             internal_api_token,
             auth_secret_key,
-            sms: sms_provider(env)?,
+            sms: SmsProvider::from_env(env)?,
             otp: OtpSettings {
                 code_ttl_seconds: env.parse("OTP_CODE_TTL_SECONDS", 300)?,
                 resend_seconds: env.parse("OTP_RESEND_SECONDS", 60)?,
@@ -206,6 +192,20 @@ impl Settings {
                 .iter()
                 .map(|code| code.to_ascii_uppercase())
                 .collect(),
+            sms_destinations: Destinations::parse(
+                &env.string("SMS_DESTINATIONS", DEFAULT_SMS_DESTINATIONS),
+            )?,
+            sms_text: SmsText::new(
+                optional(env.string(
+                    "SMS_WEBOTP_DOMAIN",
+                    if app_env.is_production() {
+                        ""
+                    } else {
+                        "localhost"
+                    },
+                )),
+                optional(env.string("SMS_ANDROID_APP_HASH", "")),
+            )?,
             default_market: env.string("DEFAULT_MARKET", "us").to_ascii_lowercase(),
             markets: env
                 .list("MARKETS", "us,in,eu")
@@ -273,6 +273,12 @@ impl Settings {
                 .all(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase())),
             "PHONE_COUNTRIES holds ISO 3166 alpha-2 codes such as US,IN"
         );
+        for market in &self.markets {
+            ensure!(
+                self.sms_destinations.lists(market),
+                "SMS_DESTINATIONS names no destination countries for market {market:?}"
+            );
+        }
         ensure!(
             self.auth_secret_key.expose_secret().len() >= 32,
             "AUTH_SECRET_KEY must be at least 32 bytes"
@@ -333,6 +339,14 @@ impl Settings {
             if matches!(self.sms, SmsProvider::Log) {
                 bail!("APP_ENV=production refuses SMS_PROVIDER=log");
             }
+            ensure!(
+                !self.sms_destinations.allows_every_country(),
+                "APP_ENV=production refuses SMS_DESTINATIONS allowing every country (*)"
+            );
+            ensure!(
+                self.sms_text.is_origin_bound(),
+                "APP_ENV=production needs SMS_WEBOTP_DOMAIN: codes are bound to the shop's domain"
+            );
         }
         Ok(())
     }
@@ -342,34 +356,13 @@ impl Settings {
     }
 }
 
-fn sms_provider(env: &Env) -> anyhow::Result<SmsProvider> {
-    let timeout = Duration::from_millis(env.parse("SMS_TIMEOUT_MS", 3000)?);
-    match env.string("SMS_PROVIDER", "log").as_str() {
-        "log" => Ok(SmsProvider::Log),
-        "webhook" => Ok(SmsProvider::Webhook {
-            url: env
-                .optional("SMS_WEBHOOK_URL")
-                .context("SMS_PROVIDER=webhook needs SMS_WEBHOOK_URL")?,
-            timeout,
-            retries: env.parse("SMS_WEBHOOK_RETRIES", 2)?,
-        }),
-        "twilio" => Ok(SmsProvider::Twilio {
-            account_sid: env
-                .optional("TWILIO_ACCOUNT_SID")
-                .context("SMS_PROVIDER=twilio needs TWILIO_ACCOUNT_SID")?,
-            auth_token: {
-                let (token, defaulted) = env.secret("TWILIO_AUTH_TOKEN", "")?;
-                ensure!(!defaulted, "SMS_PROVIDER=twilio needs TWILIO_AUTH_TOKEN");
-                token
-            },
-            from: env
-                .optional("TWILIO_FROM")
-                .context("SMS_PROVIDER=twilio needs TWILIO_FROM")?,
-            base_url: env.string("TWILIO_BASE_URL", "https://api.twilio.com"),
-            timeout,
-        }),
-        other => bail!("SMS_PROVIDER must be log, webhook or twilio, not {other:?}"),
-    }
+/// The development and default destinations: each market of the default
+/// `MARKETS` to its own countries.
+pub const DEFAULT_SMS_DESTINATIONS: &str = "us=US;in=IN;eu=EU";
+
+fn optional(value: String) -> Option<String> {
+    let value = value.trim().to_owned();
+    (!value.is_empty()).then_some(value)
 }
 
 #[cfg(test)]
@@ -415,9 +408,17 @@ mod tests {
         with_log[4] = ("SMS_PROVIDER", "log");
         assert!(error(&with_log).contains("SMS_PROVIDER=log"));
         with_log[4] = ("SMS_PROVIDER", "webhook");
+        assert!(error(&with_log).contains("SMS_WEBOTP_DOMAIN"));
+        with_log.push(("SMS_WEBOTP_DOMAIN", "shop.example"));
+        with_log.push(("SMS_DESTINATIONS", "us=*;in=IN;eu=EU"));
+        assert!(error(&with_log).contains("every country"));
+        with_log.pop();
         let mut all = vec![("APP_ENV", "production")];
         all.extend_from_slice(&with_log);
         assert!(Settings::load(&Env::from_pairs(all)).is_ok());
+        let unlisted = [("SMS_DESTINATIONS", "us=US;eu=EU")];
+        let refused = Settings::load(&Env::from_pairs(unlisted)).unwrap_err();
+        assert!(refused.to_string().contains("\"in\""), "{refused}");
     }
 
     #[test]
@@ -427,6 +428,7 @@ mod tests {
                 ("APP_ENV", "production"),
                 ("SMS_PROVIDER", "webhook"),
                 ("SMS_WEBHOOK_URL", "http://sms.invalid/send"),
+                ("SMS_WEBOTP_DOMAIN", "shop.example"),
             ];
             all.extend_from_slice(pairs);
             Settings::load(&Env::from_pairs(all))

@@ -59,10 +59,11 @@ impl AppState {
         let keys = ServerKeys::derive(&settings.auth_secret_key);
         let otp = Otp::new(
             store.clone(),
-            sms::from_settings(&settings.sms, store.clone())?,
+            sms::from_settings(&settings.sms, settings.sms_text.clone(), store.clone())?,
             keys.clone(),
             settings.otp.clone(),
             &settings.phone_countries,
+            settings.sms_destinations.clone(),
         );
         let outbox_wake = Wake::default();
         let outbox = match settings.bus {

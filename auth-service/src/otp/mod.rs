@@ -6,6 +6,7 @@
 //! `phone.rs`. [`Otp::send_code`] and [`log_in`] are the use cases.
 
 pub mod code;
+pub mod destinations;
 pub mod limits;
 pub mod outbox;
 pub mod phone;
@@ -20,6 +21,7 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 
 use self::code::generate_code;
+use self::destinations::Destinations;
 use self::limits::{SendLimits, SendOutcome, VerifyLimits, VerifyOutcome};
 use self::outbox::OutboxMessage;
 use self::phone::{Phone, PhoneError};
@@ -40,6 +42,8 @@ pub struct Otp {
     settings: Arc<OtpSettings>,
     /// ISO codes numbers may come from; empty allows every country.
     countries: Arc<[String]>,
+    /// Per market, the countries codes may be sent to.
+    destinations: Arc<Destinations>,
 }
 
 /// Why a code was not sent or not accepted (the HTTP answer is chosen by
@@ -96,6 +100,7 @@ impl Otp {
         keys: ServerKeys,
         settings: OtpSettings,
         countries: &[String],
+        destinations: Destinations,
     ) -> Self {
         Self {
             store,
@@ -103,6 +108,7 @@ impl Otp {
             keys,
             settings: Arc::new(settings),
             countries: countries.into(),
+            destinations: Arc::new(destinations),
         }
     }
 
@@ -111,10 +117,31 @@ impl Otp {
         Phone::parse(input, &self.countries)
     }
 
-    /// Sends a fresh code to `phone` within every limit; a resend voids the
-    /// previous code. The answer does not tell whether the number has an account.
-    pub async fn send_code(&self, phone: &Phone, client_ip: IpAddr) -> Result<CodeSent, OtpError> {
+    /// Sends a fresh code to `phone`, for a login in `market`, within every
+    /// limit; a resend voids the previous code. The answer does not tell
+    /// whether the number has an account, nor whether a code was sent: a
+    /// number outside the market's destinations is sent nothing, and
+    /// answered alike.
+    pub async fn send_code(
+        &self,
+        phone: &Phone,
+        client_ip: IpAddr,
+        market: &str,
+    ) -> Result<CodeSent, OtpError> {
         limits::check_send_budgets(&self.store, &self.settings, phone, client_ip).await?;
+        let answer = CodeSent {
+            expires_in: self.settings.code_ttl_seconds,
+            resend_after: self.settings.resend_seconds,
+        };
+        if !self.destinations.allows(market, phone.country()) {
+            count_send(phone, "destination_refused");
+            tracing::info!(
+                country = phone.country(),
+                market,
+                "no code sent: the number is outside its market's destination countries"
+            );
+            return Ok(answer);
+        }
         let code = generate_code();
         let digest = self.keys.code_digest(phone.e164(), &code);
         let limits = SendLimits::from(self.settings.as_ref());
@@ -126,10 +153,8 @@ impl Otp {
         }
         self.sms.send(phone.e164(), &code).await?;
         metrics::counter!("otp_sends_total").increment(1);
-        Ok(CodeSent {
-            expires_in: self.settings.code_ttl_seconds,
-            resend_after: self.settings.resend_seconds,
-        })
+        count_send(phone, "sent");
+        Ok(answer)
     }
 
     /// Checks a presented code under the per-IP verify limit; a right code
@@ -192,6 +217,16 @@ impl Otp {
     pub async fn dev_outbox(&self, phone: &Phone) -> Result<Vec<OutboxMessage>, StoreError> {
         self.store.read_outbox(phone.e164()).await
     }
+}
+
+/// Counts what became of one send, by destination country.
+fn count_send(phone: &Phone, outcome: &'static str) {
+    metrics::counter!(
+        "sms_sends_total",
+        "country" => phone.country().to_owned(),
+        "outcome" => outcome
+    )
+    .increment(1);
 }
 
 /// Exchanges a right code for a session; the user is created on first login.

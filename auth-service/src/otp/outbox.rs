@@ -13,6 +13,9 @@ const KEEP_SECONDS: i64 = 3600;
 pub struct OutboxMessage {
     pub to: String,
     pub code: String,
+    /// The whole text as a provider would have sent it.
+    #[serde(default)]
+    pub message: String,
     /// RFC 3339.
     pub sent_at: String,
 }

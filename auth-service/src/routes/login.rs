@@ -17,7 +17,7 @@ use crate::accounts::login::{self, PasswordAttempt};
 use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::otp::code::is_code_shaped;
-use crate::otp::{self, CodeSent, Otp, PhoneLogin};
+use crate::otp::{self, CodeSent, PhoneLogin};
 use crate::sessions::TokenPair;
 use crate::state::AppState;
 
@@ -53,17 +53,22 @@ pub struct PasswordLogin {
     pub device_name: Option<String>,
 }
 
-/// Sends a code. The answer is the same whether or not the number has an account.
+/// Sends a code. The answer is the same whether or not the number has an
+/// account, and whether or not the number is one the market sends codes
+/// to (`SMS_DESTINATIONS`; then nothing is sent).
 #[utoipa::path(post, path = "/api/v1/auth/send-code", tag = "login", request_body = SendCode,
+    params(("X-Market" = Option<String>, Header, description = "the market the login is for; the default if absent")),
     responses((status = 202, body = CodeSent), (status = 422, body = common::problem::ProblemBody<'static>),
               (status = 429, description = "cooldown or limit: `rate_limited` with Retry-After")))]
 async fn send_code(
-    State(otp): State<Otp>,
+    State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     Json(body): Json<SendCode>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let phone = phone_field(&otp, &body.phone, "phone")?;
-    let sent = otp.send_code(&phone, ip).await?;
+    let market = login_market(&headers, &state.settings)?;
+    let phone = phone_field(&state.otp, &body.phone, "phone")?;
+    let sent = state.otp.send_code(&phone, ip, &market).await?;
     Ok((StatusCode::ACCEPTED, no_store(), axum::Json(sent)))
 }
 

@@ -297,3 +297,46 @@ async fn a_right_code_is_not_used_up_by_a_login_a_database_outage_stopped(pool: 
     );
     expect_problem(up.verify_code(PHONE, &code).await, 401, "otp_expired").await;
 }
+
+/// The development outbox of `phone`: every message sent to it.
+async fn outbox_of(app: &crate::support::TestApp, phone: &str) -> serde_json::Value {
+    let response = app
+        .client
+        .get(app.url("/internal/v1/dev/sms-outbox"))
+        .query(&[("phone", phone)])
+        .bearer_auth(crate::support::INTERNAL_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(response).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["items"].clone()
+}
+
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn a_number_outside_its_markets_destinations_is_sent_nothing_and_told_nothing(pool: PgPool) {
+    let app = spawn(pool).await;
+    let indian = "+919876543210";
+    let send = |market: &'static str| {
+        app.client
+            .post(app.url("/api/v1/auth/send-code"))
+            .header("x-market", market)
+            .json(&json!({ "phone": indian }))
+            .send()
+    };
+    // The US market sends only to US numbers: the same answer, no SMS.
+    let (refused_status, refused_body) = read(send("us").await.unwrap()).await;
+    assert_eq!(outbox_of(&app, indian).await, json!([]));
+    let (sent_status, sent_body) = read(send("in").await.unwrap()).await;
+    assert_eq!((refused_status, refused_body), (sent_status, sent_body));
+    let items = outbox_of(&app, indian).await;
+    assert_eq!(items.as_array().map(Vec::len), Some(1));
+
+    // The code's text is bound to the shop's domain (development: localhost).
+    let code = items[0]["code"].as_str().unwrap();
+    let message = items[0]["message"].as_str().unwrap();
+    assert!(
+        message.ends_with(&format!("\n@localhost #{code}")),
+        "{message}"
+    );
+}
