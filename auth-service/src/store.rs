@@ -61,6 +61,11 @@ impl Keys {
     pub fn outbox(&self, e164: &str) -> String {
         format!("{}:{{p:{e164}}}:outbox", self.prefix)
     }
+    /// A daily SMS budget counter (`scope`: `total` or a country); one
+    /// day's counters share a hash tag, so one script takes from both.
+    pub fn sms_budget(&self, day: &str, scope: &str) -> String {
+        format!("{}:{{sb:{day}}}:{scope}", self.prefix)
+    }
     /// A fixed-window counter of a named limit and subject.
     pub fn limit(&self, name: &str, subject: &str) -> String {
         format!("{}:{{rl:{name}:{subject}}}", self.prefix)

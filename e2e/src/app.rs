@@ -12,12 +12,24 @@ use serde_json::{Value, json};
 
 use crate::stacks::{Target, env_or};
 
-/// Phone numbers unique to this run (and valid: Chicago's 312 area).
+/// A fresh, valid US number for each call, spread over many number ranges
+/// as real customers are: the development stack keeps the SMS firewall's
+/// range rule on (`SMS_PER_RANGE_HOUR` sends per range of the first six
+/// digits), and sequential numbers of one range would trip it.
 pub fn next_phone() -> String {
+    const AREA_CODES: [u32; 10] = [212, 312, 415, 617, 202, 305, 404, 503, 206, 713];
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let seed = std::process::id() % 9000;
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("+1312805{:04}", (seed + n * 7) % 9000 + 1000)
+    let seed = std::process::id() % 8000;
+    let i = (seed + NEXT.fetch_add(1, Ordering::Relaxed)) % 8000;
+    let area = AREA_CODES[(i % 10) as usize];
+    // 83 is prime to 800: consecutive calls walk through the exchanges
+    // (and so the ranges) instead of filling one. N11 codes are services.
+    let mut exchange = 200 + (i / 10 * 83) % 800;
+    if exchange % 100 == 11 {
+        exchange += 1;
+    }
+    let line = 1000 + (std::process::id() + i) % 9000;
+    format!("+1{area}{exchange}{line:04}")
 }
 
 /// A client of the deployment, as the app and the admin panel are.

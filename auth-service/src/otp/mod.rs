@@ -7,6 +7,7 @@
 
 pub mod code;
 pub mod destinations;
+pub mod firewall;
 pub mod limits;
 pub mod outbox;
 pub mod phone;
@@ -22,6 +23,7 @@ use utoipa::ToSchema;
 
 use self::code::generate_code;
 use self::destinations::Destinations;
+use self::firewall::Clock;
 use self::limits::{SendLimits, SendOutcome, VerifyLimits, VerifyOutcome};
 use self::outbox::OutboxMessage;
 use self::phone::{Phone, PhoneError};
@@ -44,6 +46,8 @@ pub struct Otp {
     countries: Arc<[String]>,
     /// Per market, the countries codes may be sent to.
     destinations: Arc<Destinations>,
+    /// Today, for the daily budgets.
+    clock: Clock,
 }
 
 /// Why a code was not sent or not accepted (the HTTP answer is chosen by
@@ -109,7 +113,13 @@ impl Otp {
             settings: Arc::new(settings),
             countries: countries.into(),
             destinations: Arc::new(destinations),
+            clock: Clock::system(),
         }
+    }
+
+    /// The same feature reading another clock (tests cross day boundaries).
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Self { clock, ..self }
     }
 
     /// A number as a request wrote it, checked against the allowed countries.
@@ -142,6 +152,11 @@ impl Otp {
             );
             return Ok(answer);
         }
+        let rules = &self.settings.firewall;
+        if let Err(dropped) = firewall::check_range(&self.store, rules, phone).await? {
+            count_send(phone, dropped.label());
+            return Ok(answer);
+        }
         let code = generate_code();
         let digest = self.keys.code_digest(phone.e164(), &code);
         let limits = SendLimits::from(self.settings.as_ref());
@@ -150,6 +165,13 @@ impl Otp {
         {
             metrics::counter!("otp_sends_refused_total", "reason" => "otp-number").increment(1);
             return Err(OtpError::RateLimited(wait));
+        }
+        // Last, so that the budgets count only what is sent.
+        if let Err(dropped) =
+            firewall::spend_budget(&self.store, rules, phone, self.clock.now()).await?
+        {
+            count_send(phone, dropped.label());
+            return Ok(answer);
         }
         self.sms.send(phone.e164(), &code).await?;
         metrics::counter!("otp_sends_total").increment(1);

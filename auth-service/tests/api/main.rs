@@ -11,4 +11,5 @@ mod refresh;
 mod revocation;
 mod schema;
 mod sessions;
+mod sms_firewall;
 mod support;

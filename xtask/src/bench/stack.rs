@@ -54,6 +54,12 @@ pub fn start(root: &std::path::Path) -> anyhow::Result<(Stack, u16, u16)> {
             ("OTP_PER_IP_HOUR", "100000000"),
             ("OTP_VERIFY_PER_IP_HOUR", "100000000"),
             ("LOGIN_PER_IP_HOUR", "100000000"),
+            // The logins' numbers are sequential (one range) and many: the
+            // range rule and the budgets still run (their cost is measured)
+            // but never drop a send.
+            ("SMS_PER_RANGE_HOUR", "100000000"),
+            ("SMS_DAILY_BUDGET", "0"),
+            ("SMS_DAILY_BUDGET_PER_COUNTRY", "0"),
             ("MAX_PENDING_ORDERS", "1000000"),
             ("MAX_HELD_UNITS_PER_SKU", "1000000000"),
             // Sized for a database on 2 cores (PostgreSQL's advice: about
