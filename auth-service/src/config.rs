@@ -173,12 +173,7 @@ impl Settings {
                 per_country_hour: env.parse("OTP_PER_COUNTRY_HOUR", 0)?,
                 total_hour: env.parse("OTP_TOTAL_HOUR", 0)?,
                 verify_per_ip_hour: env.parse("OTP_VERIFY_PER_IP_HOUR", 300)?,
-                firewall: FirewallSettings {
-                    per_range_hour: env.parse("SMS_PER_RANGE_HOUR", 20)?,
-                    range_digits: env.parse("SMS_RANGE_DIGITS", 6)?,
-                    daily_total: env.parse("SMS_DAILY_BUDGET", 10_000)?,
-                    daily_per_country: env.parse("SMS_DAILY_BUDGET_PER_COUNTRY", 5_000)?,
-                },
+                firewall: FirewallSettings::from_env(env)?,
             },
             password: PasswordSettings {
                 login_per_ip_hour: env.parse("LOGIN_PER_IP_HOUR", 100)?,
@@ -281,10 +276,6 @@ impl Settings {
                 .iter()
                 .all(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase())),
             "PHONE_COUNTRIES holds ISO 3166 alpha-2 codes such as US,IN"
-        );
-        ensure!(
-            (4..=12).contains(&self.otp.firewall.range_digits),
-            "SMS_RANGE_DIGITS must be from 4 to 12"
         );
         for market in &self.markets {
             ensure!(

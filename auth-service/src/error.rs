@@ -106,6 +106,15 @@ impl From<OtpError> for ApiError {
             )
             .with_retry_after(wait)
             .into(),
+            OtpError::ChallengeRequired(challenge) => Problem::new(
+                ErrorCode::ChallengeRequired,
+                "solve the challenge and send the request again with its solution",
+            )
+            .with_member(
+                "challenge",
+                serde_json::to_value(&*challenge).unwrap_or_default(),
+            )
+            .into(),
             OtpError::Store(error) => error.into(),
             OtpError::Sms(error) => error.into(),
         }

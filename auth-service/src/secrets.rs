@@ -13,6 +13,7 @@ pub struct ServerKeys {
     otp: [u8; 32],
     refresh_mac: [u8; 32],
     refresh_successor: [u8; 32],
+    challenge: [u8; 32],
 }
 
 impl std::fmt::Debug for ServerKeys {
@@ -43,6 +44,7 @@ impl ServerKeys {
             otp: hmac(master, &[b"otp-code"]),
             refresh_mac: hmac(master, &[b"refresh-token-mac"]),
             refresh_successor: hmac(master, &[b"refresh-token-successor"]),
+            challenge: hmac(master, &[b"send-code-challenge"]),
         }
     }
 
@@ -50,6 +52,10 @@ impl ServerKeys {
     /// be brute-forced over the million codes without the server key.
     pub fn code_digest(&self, e164: &str, code: &str) -> String {
         hex::encode(hmac(&self.otp, &[e164.as_bytes(), code.as_bytes()]))
+    }
+
+    pub(crate) fn challenge_key(&self) -> &[u8] {
+        &self.challenge
     }
 
     pub(crate) fn refresh_mac_key(&self) -> &[u8] {

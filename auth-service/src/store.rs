@@ -66,6 +66,14 @@ impl Keys {
     pub fn sms_budget(&self, day: &str, scope: &str) -> String {
         format!("{}:{{sb:{day}}}:{scope}", self.prefix)
     }
+    /// A country's conversion breaker: its window's buckets and deadline.
+    pub fn sms_breaker(&self, country: &str) -> String {
+        format!("{}:{{cb:{country}}}", self.prefix)
+    }
+    /// A marker that something single-use (a challenge) was used.
+    pub fn once(&self, name: &str, id: &str) -> String {
+        format!("{}:{{once:{name}:{id}}}", self.prefix)
+    }
     /// A fixed-window counter of a named limit and subject.
     pub fn limit(&self, name: &str, subject: &str) -> String {
         format!("{}:{{rl:{name}:{subject}}}", self.prefix)
@@ -145,5 +153,24 @@ impl RedisStore {
         )
         .await
         .map(|_| ())
+    }
+
+    /// Marks `name`/`id` used for `seconds`; `true` only for the first
+    /// caller (`SET NX`).
+    #[tracing::instrument(level = "debug", skip_all, fields(db.system = "redis", otel.kind = "client"))]
+    pub async fn use_once(&self, name: &str, id: &str, seconds: u64) -> Result<bool, StoreError> {
+        let key = self.keys().once(name, id);
+        self.run(|mut conn| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(1)
+                .arg("NX")
+                .arg("EX")
+                .arg(seconds.max(1))
+                .query_async::<Option<String>>(&mut conn)
+                .await
+        })
+        .await
+        .map(|set| set.is_some())
     }
 }

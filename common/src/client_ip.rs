@@ -25,11 +25,7 @@ pub struct ClientAddressing {
 impl ClientAddressing {
     pub fn from_env(env: &Env) -> anyhow::Result<Self> {
         let addressing = Self {
-            trusted_proxies: env
-                .list("TRUSTED_PROXIES", "127.0.0.1/32")
-                .iter()
-                .map(|text| parse_proxy(text))
-                .collect::<anyhow::Result<_>>()?,
+            trusted_proxies: networks(env, "TRUSTED_PROXIES", "127.0.0.1/32")?,
             ipv6_prefix: env.parse("RATE_LIMIT_IPV6_PREFIX", 64)?,
         };
         ensure!(
@@ -59,10 +55,16 @@ impl ClientAddressing {
     }
 }
 
-fn parse_proxy(text: &str) -> anyhow::Result<IpNet> {
-    text.parse::<IpNet>()
-        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-        .with_context(|| format!("TRUSTED_PROXIES: {text:?} is not an address or CIDR range"))
+/// A comma-separated list of addresses and CIDR ranges from `name`.
+pub fn networks(env: &Env, name: &str, default: &str) -> anyhow::Result<Vec<IpNet>> {
+    env.list(name, default)
+        .iter()
+        .map(|text| {
+            text.parse::<IpNet>()
+                .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+                .with_context(|| format!("{name}: {text:?} is not an address or CIDR range"))
+        })
+        .collect()
 }
 
 /// What one client is, for rate limits: an IPv4 address (also when written

@@ -58,6 +58,7 @@ pub enum ErrorCode {
     ValidationFailed,
     CartEmpty,
     // 429
+    ChallengeRequired,
     RateLimited,
     OtpLocked,
     // 500
@@ -107,6 +108,7 @@ impl ErrorCode {
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ValidationFailed | CartEmpty => StatusCode::UNPROCESSABLE_ENTITY,
+            ChallengeRequired => StatusCode::PRECONDITION_REQUIRED,
             RateLimited | OtpLocked => StatusCode::TOO_MANY_REQUESTS,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             AuthUnavailable | DependencyUnavailable | Timeout => StatusCode::SERVICE_UNAVAILABLE,
@@ -153,6 +155,7 @@ impl ErrorCode {
             UnsupportedMediaType => "unsupported_media_type",
             ValidationFailed => "validation_failed",
             CartEmpty => "cart_empty",
+            ChallengeRequired => "challenge_required",
             RateLimited => "rate_limited",
             OtpLocked => "otp_locked",
             InternalError => "internal_error",

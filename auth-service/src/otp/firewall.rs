@@ -15,9 +15,13 @@
 
 use std::sync::{Arc, LazyLock};
 
+use anyhow::ensure;
+use common::config::Env;
+use ipnet::IpNet;
 use redis::Script;
 use time::OffsetDateTime;
 
+use super::breaker::BreakerSettings;
 use super::phone::Phone;
 use crate::store::{RedisStore, StoreError};
 
@@ -36,6 +40,70 @@ pub struct FirewallSettings {
     pub daily_total: u32,
     /// SMS per UTC day to one destination country.
     pub daily_per_country: u32,
+    pub breaker: BreakerSettings,
+    pub challenge: ChallengeSettings,
+}
+
+/// When `send-code` asks for a challenge, and how hard it is.
+#[derive(Debug, Clone)]
+pub struct ChallengeSettings {
+    /// Leading zero bits the proof of work needs (2^n hashes on average).
+    pub difficulty: u32,
+    pub ttl_seconds: u64,
+    /// Sends from one client address in the hour after which it is hot.
+    pub ip_hot_after: u32,
+    /// Sends to one number range in the hour after which it is hot.
+    pub range_hot_after: u32,
+    /// Client addresses never asked (a test suite's own).
+    pub exempt: Vec<IpNet>,
+}
+
+impl FirewallSettings {
+    pub fn from_env(env: &Env) -> anyhow::Result<Self> {
+        let settings = Self {
+            per_range_hour: env.parse("SMS_PER_RANGE_HOUR", 20)?,
+            range_digits: env.parse("SMS_RANGE_DIGITS", 6)?,
+            daily_total: env.parse("SMS_DAILY_BUDGET", 10_000)?,
+            daily_per_country: env.parse("SMS_DAILY_BUDGET_PER_COUNTRY", 5_000)?,
+            breaker: BreakerSettings {
+                window_seconds: env.parse("SMS_BREAKER_WINDOW_SECONDS", 3600)?,
+                min_sends: env.parse("SMS_BREAKER_MIN_SENDS", 50)?,
+                min_conversion_permille: 10
+                    * env.parse::<u32>("SMS_BREAKER_MIN_CONVERSION_PERCENT", 20)?,
+                cooloff_seconds: env.parse("SMS_BREAKER_COOLOFF_SECONDS", 900)?,
+                trickle_per_minute: env.parse("SMS_BREAKER_TRICKLE_PER_MINUTE", 2)?,
+                exempt_countries: env
+                    .list("SMS_BREAKER_EXEMPT_COUNTRIES", "")
+                    .iter()
+                    .map(|c| c.to_ascii_uppercase())
+                    .collect(),
+            },
+            challenge: ChallengeSettings {
+                difficulty: env.parse("SMS_CHALLENGE_DIFFICULTY", 18)?,
+                ttl_seconds: env.parse("SMS_CHALLENGE_TTL_SECONDS", 120)?,
+                ip_hot_after: env.parse("SMS_CHALLENGE_IP_AFTER", 5)?,
+                range_hot_after: env.parse("SMS_CHALLENGE_RANGE_AFTER", 10)?,
+                exempt: common::client_ip::networks(env, "SMS_CHALLENGE_EXEMPT", "")?,
+            },
+        };
+        ensure!(
+            (4..=12).contains(&settings.range_digits),
+            "SMS_RANGE_DIGITS must be from 4 to 12"
+        );
+        ensure!(
+            (1..=32).contains(&settings.challenge.difficulty),
+            "SMS_CHALLENGE_DIFFICULTY must be from 1 to 32 bits"
+        );
+        ensure!(
+            settings.breaker.min_conversion_permille <= 1000,
+            "SMS_BREAKER_MIN_CONVERSION_PERCENT must be at most 100"
+        );
+        ensure!(
+            settings.breaker.window_seconds >= 30 && settings.challenge.ttl_seconds >= 10,
+            "SMS_BREAKER_WINDOW_SECONDS must be at least 30 and SMS_CHALLENGE_TTL_SECONDS at least 10"
+        );
+        Ok(settings)
+    }
 }
 
 /// What time it is: the system clock, or a test's.
@@ -109,6 +177,26 @@ pub async fn check_range(
         .hit("sms-range", range, settings.per_range_hour, HOUR)
         .await?;
     Ok(within.map_err(|_| Dropped::RangeLimited))
+}
+
+/// Whether the client's address or the number's range has sent enough
+/// this hour to be asked for a challenge (the per-address count is the
+/// send limit's, already counting this send).
+pub async fn is_hot(
+    store: &RedisStore,
+    settings: &FirewallSettings,
+    phone: &Phone,
+    client_ip: std::net::IpAddr,
+) -> Result<bool, StoreError> {
+    let rules = &settings.challenge;
+    if rules.ip_hot_after > 0
+        && store.count("otp-ip", &client_ip.to_string()).await? > u64::from(rules.ip_hot_after)
+    {
+        return Ok(true);
+    }
+    let range = range_of(phone, settings.range_digits);
+    Ok(rules.range_hot_after > 0
+        && store.count("sms-range", range).await? >= u64::from(rules.range_hot_after))
 }
 
 /// Takes one SMS from today's budgets, the total and the country's, both

@@ -5,6 +5,8 @@
 //! development, to the outbox (`outbox.rs`). Numbers are parsed by
 //! `phone.rs`. [`Otp::send_code`] and [`log_in`] are the use cases.
 
+pub mod breaker;
+pub mod challenge;
 pub mod code;
 pub mod destinations;
 pub mod firewall;
@@ -21,6 +23,8 @@ use serde::Serialize;
 use sqlx::PgPool;
 use utoipa::ToSchema;
 
+use self::breaker::BreakerState;
+use self::challenge::{Challenge, ChallengeResponse, ChallengeVerifier, ProofOfWork};
 use self::code::generate_code;
 use self::destinations::Destinations;
 use self::firewall::Clock;
@@ -46,8 +50,10 @@ pub struct Otp {
     countries: Arc<[String]>,
     /// Per market, the countries codes may be sent to.
     destinations: Arc<Destinations>,
-    /// Today, for the daily budgets.
+    /// Now, for the budgets' days and the breaker's window.
     clock: Clock,
+    /// What `send-code` asks of a client when the firewall is wary.
+    challenges: Arc<dyn ChallengeVerifier>,
 }
 
 /// Why a code was not sent or not accepted (the HTTP answer is chosen by
@@ -67,6 +73,8 @@ pub enum OtpError {
     Locked(u64),
     #[error("too many wrong codes for this number today; retry in {0} s")]
     CappedForToday(u64),
+    #[error("solve the challenge and send again")]
+    ChallengeRequired(Box<Challenge>),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -85,6 +93,17 @@ pub struct CodeSent {
 pub struct AcceptedCode {
     digest: String,
     ttl_ms: u64,
+}
+
+/// A request for a code, its fields already parsed.
+#[derive(Debug, Clone, Copy)]
+pub struct SendRequest<'a> {
+    pub phone: &'a Phone,
+    pub client_ip: IpAddr,
+    /// The market the login is for (its destination countries apply).
+    pub market: &'a str,
+    /// A solved challenge, if the client was asked for one.
+    pub challenge: Option<&'a ChallengeResponse>,
 }
 
 /// A phone login attempt, its fields already parsed.
@@ -107,13 +126,19 @@ impl Otp {
         destinations: Destinations,
     ) -> Self {
         Self {
-            store,
+            store: store.clone(),
             sms,
-            keys,
-            settings: Arc::new(settings),
+            keys: keys.clone(),
+            settings: Arc::new(settings.clone()),
             countries: countries.into(),
             destinations: Arc::new(destinations),
             clock: Clock::system(),
+            challenges: Arc::new(ProofOfWork::new(
+                keys.clone(),
+                store.clone(),
+                settings.firewall.challenge.difficulty,
+                settings.firewall.challenge.ttl_seconds,
+            )),
         }
     }
 
@@ -122,22 +147,30 @@ impl Otp {
         Self { clock, ..self }
     }
 
+    /// The same feature sending through another sender (the attack
+    /// simulation counts what reaches each number).
+    pub fn with_sender(self, sms: Arc<dyn SmsSender>) -> Self {
+        Self { sms, ..self }
+    }
+
     /// A number as a request wrote it, checked against the allowed countries.
     pub fn parse_phone(&self, input: &str) -> Result<Phone, PhoneError> {
         Phone::parse(input, &self.countries)
     }
 
-    /// Sends a fresh code to `phone`, for a login in `market`, within every
+    /// Sends a fresh code for a login in the request's market, within every
     /// limit; a resend voids the previous code. The answer does not tell
-    /// whether the number has an account, nor whether a code was sent: a
-    /// number outside the market's destinations is sent nothing, and
-    /// answered alike.
-    pub async fn send_code(
-        &self,
-        phone: &Phone,
-        client_ip: IpAddr,
-        market: &str,
-    ) -> Result<CodeSent, OtpError> {
+    /// whether the number has an account, nor whether a code was sent: the
+    /// firewall's silent rules (destinations, number ranges, the breaker's
+    /// trickle, the daily budgets) drop a send with the answer of a sent
+    /// one. It may ask for a challenge instead (`ChallengeRequired`).
+    pub async fn send_code(&self, request: SendRequest<'_>) -> Result<CodeSent, OtpError> {
+        let SendRequest {
+            phone,
+            client_ip,
+            market,
+            challenge,
+        } = request;
         limits::check_send_budgets(&self.store, &self.settings, phone, client_ip).await?;
         let answer = CodeSent {
             expires_in: self.settings.code_ttl_seconds,
@@ -153,6 +186,27 @@ impl Otp {
             return Ok(answer);
         }
         let rules = &self.settings.firewall;
+        let now = self.clock.now();
+        let open = breaker::check(&self.store, &rules.breaker, phone.country(), now).await?
+            == BreakerState::Open;
+        let proven = self
+            .challenge_gate(phone, client_ip, challenge, open, now)
+            .await?;
+        if open && !proven {
+            let trickle = self
+                .store
+                .hit(
+                    "sms-trickle",
+                    phone.country(),
+                    rules.breaker.trickle_per_minute,
+                    60,
+                )
+                .await?;
+            if trickle.is_err() || rules.breaker.trickle_per_minute == 0 {
+                count_send(phone, "breaker_held");
+                return Ok(answer);
+            }
+        }
         if let Err(dropped) = firewall::check_range(&self.store, rules, phone).await? {
             count_send(phone, dropped.label());
             return Ok(answer);
@@ -167,16 +221,50 @@ impl Otp {
             return Err(OtpError::RateLimited(wait));
         }
         // Last, so that the budgets count only what is sent.
-        if let Err(dropped) =
-            firewall::spend_budget(&self.store, rules, phone, self.clock.now()).await?
-        {
+        if let Err(dropped) = firewall::spend_budget(&self.store, rules, phone, now).await? {
             count_send(phone, dropped.label());
             return Ok(answer);
         }
         self.sms.send(phone.e164(), &code).await?;
         metrics::counter!("otp_sends_total").increment(1);
         count_send(phone, "sent");
+        breaker::record_sent(&self.store, &rules.breaker, phone.country(), now).await?;
         Ok(answer)
+    }
+
+    /// Whether the client proved itself with a solved challenge; asks for
+    /// one (`Err`) when the breaker is open or the address or the number's
+    /// range is hot, unless the address is exempt.
+    async fn challenge_gate(
+        &self,
+        phone: &Phone,
+        client_ip: IpAddr,
+        response: Option<&ChallengeResponse>,
+        breaker_open: bool,
+        now: time::OffsetDateTime,
+    ) -> Result<bool, OtpError> {
+        let rules = &self.settings.firewall;
+        if rules
+            .challenge
+            .exempt
+            .iter()
+            .any(|net| net.contains(&client_ip))
+        {
+            return Ok(false);
+        }
+        if let Some(response) = response
+            && self.challenges.verify(phone, response, now).await?
+        {
+            return Ok(true);
+        }
+        let wary = breaker_open || firewall::is_hot(&self.store, rules, phone, client_ip).await?;
+        if wary {
+            count_send(phone, "challenged");
+            return Err(OtpError::ChallengeRequired(Box::new(
+                self.challenges.issue(phone, now),
+            )));
+        }
+        Ok(false)
     }
 
     /// Checks a presented code under the per-IP verify limit; a right code
@@ -199,7 +287,12 @@ impl Otp {
             .await?;
         metrics::counter!("otp_verifications_total", "outcome" => outcome.label()).increment(1);
         match outcome {
-            VerifyOutcome::Accepted(ttl_ms) => Ok(AcceptedCode { digest, ttl_ms }),
+            VerifyOutcome::Accepted(ttl_ms) => {
+                let breaker = &self.settings.firewall.breaker;
+                let now = self.clock.now();
+                breaker::record_verified(&self.store, breaker, phone.country(), now).await?;
+                Ok(AcceptedCode { digest, ttl_ms })
+            }
             VerifyOutcome::Wrong => Err(OtpError::Wrong { burnt: false }),
             VerifyOutcome::WrongAndBurnt => {
                 metrics::counter!("otp_codes_locked_total").increment(1);

@@ -16,8 +16,9 @@ use crate::accounts::email::normalize_email;
 use crate::accounts::login::{self, PasswordAttempt};
 use crate::client_ip::ClientIp;
 use crate::error::ApiError;
+use crate::otp::challenge::{Challenge, ChallengeResponse};
 use crate::otp::code::is_code_shaped;
-use crate::otp::{self, CodeSent, PhoneLogin};
+use crate::otp::{self, CodeSent, PhoneLogin, SendRequest};
 use crate::sessions::TokenPair;
 use crate::state::AppState;
 
@@ -32,6 +33,21 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct SendCode {
     /// International form: `+` or `00`, then the country code.
     pub phone: String,
+    /// The solution of the challenge a `428 challenge_required` asked for.
+    pub challenge_response: Option<ChallengeResponse>,
+}
+
+/// A `428 challenge_required` problem: the challenge under `challenge`.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct ChallengeRequired {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub code: common::ErrorCode,
+    pub request_id: String,
+    pub challenge: Challenge,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -59,6 +75,8 @@ pub struct PasswordLogin {
 #[utoipa::path(post, path = "/api/v1/auth/send-code", tag = "login", request_body = SendCode,
     params(("X-Market" = Option<String>, Header, description = "the market the login is for; the default if absent")),
     responses((status = 202, body = CodeSent), (status = 422, body = common::problem::ProblemBody<'static>),
+              (status = 428, body = ChallengeRequired, content_type = "application/problem+json",
+               description = "`challenge_required`: solve `challenge` and send the request again with `challenge_response`"),
               (status = 429, description = "cooldown or limit: `rate_limited` with Retry-After")))]
 async fn send_code(
     State(state): State<AppState>,
@@ -68,7 +86,15 @@ async fn send_code(
 ) -> Result<impl IntoResponse, ApiError> {
     let market = login_market(&headers, &state.settings)?;
     let phone = phone_field(&state.otp, &body.phone, "phone")?;
-    let sent = state.otp.send_code(&phone, ip, &market).await?;
+    let sent = state
+        .otp
+        .send_code(SendRequest {
+            phone: &phone,
+            client_ip: ip,
+            market: &market,
+            challenge: body.challenge_response.as_ref(),
+        })
+        .await?;
     Ok((StatusCode::ACCEPTED, no_store(), axum::Json(sent)))
 }
 

@@ -147,3 +147,152 @@ async fn daily_budgets_stop_sends_until_the_utc_day_ends_while_sent_codes_still_
 fn budget_day_of(now: &Mutex<OffsetDateTime>) -> String {
     auth_service::otp::firewall::budget_day(*now.lock().unwrap())
 }
+
+/// Sends a code from client address `client` (the test is the trusted
+/// proxy), with a challenge's solution if given; the raw answer.
+async fn send_from(
+    app: &TestApp,
+    client: &str,
+    phone: &str,
+    solution: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut body = json!({ "phone": phone });
+    if let Some(solution) = solution {
+        body["challenge_response"] = solution;
+    }
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/send-code"))
+        .header("x-forwarded-for", client)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    read(response).await
+}
+
+fn solved(problem: &Value) -> Value {
+    let challenge = auth_service::otp::challenge::Challenge {
+        kind: "pow-sha256",
+        challenge: problem["challenge"]["challenge"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        difficulty: u32::try_from(problem["challenge"]["difficulty"].as_u64().unwrap()).unwrap(),
+        expires_in: 0,
+    };
+    let solution = auth_service::otp::challenge::solve(&challenge);
+    json!({"challenge": challenge.challenge, "solution": solution})
+}
+
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn a_hot_address_must_solve_a_fresh_challenge_bound_to_the_number(pool: PgPool) {
+    let app = spawn_with(
+        pool,
+        test_settings(&[
+            ("SMS_CHALLENGE_IP_AFTER", "2"),
+            ("SMS_CHALLENGE_DIFFICULTY", "8"),
+        ]),
+    )
+    .await;
+    let client = "203.0.113.5";
+    for phone in ["+13128059851", "+12127360000"] {
+        assert_eq!(
+            send_from(&app, client, phone, None).await.0,
+            StatusCode::ACCEPTED
+        );
+    }
+    let phone = "+14153901234";
+    let (status, problem) = send_from(&app, client, phone, None).await;
+    assert_eq!(
+        (status.as_u16(), problem["code"].as_str()),
+        (428, Some("challenge_required")),
+        "{problem}"
+    );
+    assert_eq!(problem["challenge"]["kind"], "pow-sha256");
+    assert_eq!(sent_count(&app, phone).await, 0);
+
+    // A solution for another number, or a wrong one, is asked again.
+    let mut other = solved(&problem);
+    let (status, _) = send_from(&app, client, "+16175550000", Some(other.clone())).await;
+    assert_eq!(status.as_u16(), 428);
+    other["solution"] = json!("x");
+    assert_eq!(
+        send_from(&app, client, phone, Some(other)).await.0.as_u16(),
+        428
+    );
+
+    // Solved, the code goes out; the same solution does not serve twice.
+    let answer = solved(&problem);
+    let (status, _) = send_from(&app, client, phone, Some(answer.clone())).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(sent_count(&app, phone).await, 1);
+    let (status, _) = send_from(&app, client, "+14153901235", Some(answer)).await;
+    assert_eq!(status.as_u16(), 428, "a solution is good once");
+}
+
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn the_conversion_breaker_opens_on_a_pumped_country_and_closes_when_it_recovers(
+    pool: PgPool,
+) {
+    use auth_service::otp::breaker::{self, BreakerSettings, BreakerState};
+    let app = spawn(pool).await;
+    let store = &app.state.store;
+    let settings = BreakerSettings {
+        window_seconds: 60,
+        min_sends: 10,
+        min_conversion_permille: 200,
+        cooloff_seconds: 30,
+        trickle_per_minute: 0,
+        exempt_countries: vec!["US".into()],
+    };
+    let t0 = time::macros::datetime!(2026-11-30 12:00:00 UTC);
+    let at = |seconds: i64| t0 + time::Duration::seconds(seconds);
+    let state = |country: &'static str, seconds: i64| {
+        let settings = &settings;
+        async move {
+            breaker::check(store, settings, country, at(seconds))
+                .await
+                .unwrap()
+        }
+    };
+
+    // India converts: 10 sent, 5 verified. Latvia is pumped: 12 sent, 1 verified.
+    for n in 0..12 {
+        breaker::record_sent(store, &settings, "LV", at(n))
+            .await
+            .unwrap();
+    }
+    breaker::record_verified(store, &settings, "LV", at(12))
+        .await
+        .unwrap();
+    for n in 0..10 {
+        breaker::record_sent(store, &settings, "IN", at(n))
+            .await
+            .unwrap();
+        if n % 2 == 0 {
+            breaker::record_verified(store, &settings, "IN", at(n))
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(state("IN", 13).await, BreakerState::Closed);
+    assert_eq!(state("LV", 13).await, BreakerState::Open);
+    assert_eq!(state("LV", 40).await, BreakerState::Open, "the cool-off");
+    // The cool-off over, the window still holds the pumping: open again.
+    assert_eq!(state("LV", 44).await, BreakerState::Open);
+    // Once the pumped sends leave the window and the cool-off ends, it
+    // closes by itself.
+    assert_eq!(state("LV", 80).await, BreakerState::Closed);
+    // Too few sends are not judged, and an exempt country never is.
+    breaker::record_sent(store, &settings, "EE", at(80))
+        .await
+        .unwrap();
+    assert_eq!(state("EE", 81).await, BreakerState::Closed);
+    for n in 0..20 {
+        breaker::record_sent(store, &settings, "US", at(n))
+            .await
+            .unwrap();
+    }
+    assert_eq!(state("US", 21).await, BreakerState::Closed);
+}
