@@ -11,6 +11,7 @@ pub mod gateway;
 pub mod local_services;
 pub mod redis_cluster;
 pub mod schemathesis;
+pub mod sms_attack;
 pub mod stack;
 
 use std::net::{TcpStream, ToSocketAddrs};

@@ -108,6 +108,9 @@ enum Task {
     },
     /// Regenerate the `.sqlx/` offline query data of every service.
     Prepare,
+    /// Simulate an SMS-pumping attack against a stack of its own (scaled
+    /// windows and thresholds) while customers log in, and report it.
+    SmsAttack,
     /// Measure the hot paths under load; writes bench/REPORT.md and bench/results.json.
     Bench {
         /// Seconds per scenario.
@@ -169,6 +172,7 @@ fn main() -> anyhow::Result<()> {
             xtask::compose::offline_images::build(&work_dir, rebuild_base)
         }
         Task::Prepare => prepare(false),
+        Task::SmsAttack => xtask::sms_attack::run_own(),
         Task::Bench {
             seconds,
             connections,

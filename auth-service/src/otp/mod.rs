@@ -176,6 +176,25 @@ impl Otp {
             expires_in: self.settings.code_ttl_seconds,
             resend_after: self.settings.resend_seconds,
         };
+        let rules = &self.settings.firewall;
+        let now = self.clock.now();
+        let open = breaker::check(&self.store, &rules.breaker, phone.country(), now).await?
+            == BreakerState::Open;
+        let proven = self
+            .challenge_gate(phone, client_ip, challenge, open, now)
+            .await?;
+        // The number's own limits (resend cooldown, hourly cap) apply to
+        // every send alike, dropped or not: were a dropped send to leave
+        // no cooldown, a repeat would tell it apart from a sent one.
+        let code = generate_code();
+        let digest = self.keys.code_digest(phone.e164(), &code);
+        let limits = SendLimits::from(self.settings.as_ref());
+        if let SendOutcome::Refused(wait) =
+            self.store.store_code(phone.e164(), &digest, limits).await?
+        {
+            metrics::counter!("otp_sends_refused_total", "reason" => "otp-number").increment(1);
+            return Err(OtpError::RateLimited(wait));
+        }
         if !self.destinations.allows(market, phone.country()) {
             count_send(phone, "destination_refused");
             tracing::info!(
@@ -185,13 +204,6 @@ impl Otp {
             );
             return Ok(answer);
         }
-        let rules = &self.settings.firewall;
-        let now = self.clock.now();
-        let open = breaker::check(&self.store, &rules.breaker, phone.country(), now).await?
-            == BreakerState::Open;
-        let proven = self
-            .challenge_gate(phone, client_ip, challenge, open, now)
-            .await?;
         if open && !proven {
             let trickle = self
                 .store
@@ -210,15 +222,6 @@ impl Otp {
         if let Err(dropped) = firewall::check_range(&self.store, rules, phone).await? {
             count_send(phone, dropped.label());
             return Ok(answer);
-        }
-        let code = generate_code();
-        let digest = self.keys.code_digest(phone.e164(), &code);
-        let limits = SendLimits::from(self.settings.as_ref());
-        if let SendOutcome::Refused(wait) =
-            self.store.store_code(phone.e164(), &digest, limits).await?
-        {
-            metrics::counter!("otp_sends_refused_total", "reason" => "otp-number").increment(1);
-            return Err(OtpError::RateLimited(wait));
         }
         // Last, so that the budgets count only what is sent.
         if let Err(dropped) = firewall::spend_budget(&self.store, rules, phone, now).await? {
