@@ -51,13 +51,25 @@ async fn send(app: &TestApp, phone: &str, market: &str) -> Value {
 #[sqlx::test(migrator = "auth_service::MIGRATOR")]
 async fn a_number_outside_its_markets_destinations_is_sent_nothing_and_told_nothing(pool: PgPool) {
     let app = spawn(pool).await;
-    let indian = "+919876543210";
+    let (refused, sent) = ("+919876543210", "+919876543211");
     // The US market sends only to US numbers: the same answer, no SMS.
-    let refused = send(&app, indian, "us").await;
-    assert_eq!(sent_count(&app, indian).await, 0);
-    let sent = send(&app, indian, "in").await;
-    assert_eq!(refused, sent);
-    let items = outbox_of(&app, indian).await;
+    let refused_answer = send(&app, refused, "us").await;
+    let sent_answer = send(&app, sent, "in").await;
+    assert_eq!(refused_answer, sent_answer);
+    assert_eq!(sent_count(&app, refused).await, 0);
+    // And a repeat meets the same resend cooldown either way.
+    for (phone, market) in [(refused, "us"), (sent, "in")] {
+        let repeat = app
+            .client
+            .post(app.url("/api/v1/auth/send-code"))
+            .header("x-market", market)
+            .json(&json!({ "phone": phone }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(repeat.status(), StatusCode::TOO_MANY_REQUESTS, "{phone}");
+    }
+    let items = outbox_of(&app, sent).await;
     assert_eq!(items.as_array().map(Vec::len), Some(1));
 
     // The code's text is bound to the shop's domain (development: localhost).
