@@ -163,32 +163,29 @@ pub async fn check(
     })
 }
 
-/// Counts a code sent to `country`.
-pub async fn record_sent(
-    store: &RedisStore,
-    settings: &BreakerSettings,
-    country: &str,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    if settings.exempt(country) {
-        return Ok(());
-    }
-    run_script(store, settings, country, "s", now)
-        .await
-        .map(|_| ())
+/// What happened to a code, for the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Sent,
+    Verified,
 }
 
-/// Counts a code to `country` that was verified.
-pub async fn record_verified(
+/// Counts a code sent to `country`, or verified.
+pub async fn record(
     store: &RedisStore,
     settings: &BreakerSettings,
     country: &str,
+    event: Event,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     if settings.exempt(country) {
         return Ok(());
     }
-    run_script(store, settings, country, "v", now)
+    let op = match event {
+        Event::Sent => "s",
+        Event::Verified => "v",
+    };
+    run_script(store, settings, country, op, now)
         .await
         .map(|_| ())
 }

@@ -23,7 +23,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use utoipa::ToSchema;
 
-use self::breaker::BreakerState;
+use self::breaker::{BreakerState, Event};
 use self::challenge::{Challenge, ChallengeResponse, ChallengeVerifier, ProofOfWork};
 use self::code::generate_code;
 use self::destinations::Destinations;
@@ -231,7 +231,14 @@ impl Otp {
         self.sms.send(phone.e164(), &code).await?;
         metrics::counter!("otp_sends_total").increment(1);
         count_send(phone, "sent");
-        breaker::record_sent(&self.store, &rules.breaker, phone.country(), now).await?;
+        breaker::record(
+            &self.store,
+            &rules.breaker,
+            phone.country(),
+            Event::Sent,
+            now,
+        )
+        .await?;
         Ok(answer)
     }
 
@@ -293,7 +300,8 @@ impl Otp {
             VerifyOutcome::Accepted(ttl_ms) => {
                 let breaker = &self.settings.firewall.breaker;
                 let now = self.clock.now();
-                breaker::record_verified(&self.store, breaker, phone.country(), now).await?;
+                breaker::record(&self.store, breaker, phone.country(), Event::Verified, now)
+                    .await?;
                 Ok(AcceptedCode { digest, ttl_ms })
             }
             VerifyOutcome::Wrong => Err(OtpError::Wrong { burnt: false }),

@@ -11,39 +11,43 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use crate::support::{INTERNAL_TOKEN, TestApp, read, serve, spawn, spawn_with, test_settings};
-
-/// Every message the development outbox holds for `phone`.
-async fn outbox_of(app: &TestApp, phone: &str) -> Value {
-    let response = app
-        .client
-        .get(app.url("/internal/v1/dev/sms-outbox"))
-        .query(&[("phone", phone)])
-        .bearer_auth(INTERNAL_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = read(response).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["items"].clone()
-}
+use crate::support::{TestApp, read, serve, spawn, spawn_with, test_settings};
 
 async fn sent_count(app: &TestApp, phone: &str) -> usize {
-    outbox_of(app, phone).await.as_array().map_or(0, Vec::len)
+    app.outbox(phone).await.as_array().map_or(0, Vec::len)
+}
+
+/// A `send-code` request: the login's market, the client address (the
+/// test stands as the trusted proxy) and a challenge's solution, each if
+/// given; the raw answer.
+async fn send_code(
+    app: &TestApp,
+    phone: &str,
+    market: Option<&str>,
+    client: Option<&str>,
+    solution: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut body = json!({ "phone": phone });
+    if let Some(solution) = solution {
+        body["challenge_response"] = solution;
+    }
+    let mut request = app
+        .client
+        .post(app.url("/api/v1/auth/send-code"))
+        .json(&body);
+    if let Some(market) = market {
+        request = request.header("x-market", market);
+    }
+    if let Some(client) = client {
+        request = request.header("x-forwarded-for", client);
+    }
+    read(request.send().await.unwrap()).await
 }
 
 /// Sends a code for a login in `market`; every answer must be the plain
 /// `202` of a sent code, whatever happened behind it.
 async fn send(app: &TestApp, phone: &str, market: &str) -> Value {
-    let response = app
-        .client
-        .post(app.url("/api/v1/auth/send-code"))
-        .header("x-market", market)
-        .json(&json!({ "phone": phone }))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = read(response).await;
+    let (status, body) = send_code(app, phone, Some(market), None, None).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     body
 }
@@ -59,17 +63,10 @@ async fn a_number_outside_its_markets_destinations_is_sent_nothing_and_told_noth
     assert_eq!(sent_count(&app, refused).await, 0);
     // And a repeat meets the same resend cooldown either way.
     for (phone, market) in [(refused, "us"), (sent, "in")] {
-        let repeat = app
-            .client
-            .post(app.url("/api/v1/auth/send-code"))
-            .header("x-market", market)
-            .json(&json!({ "phone": phone }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(repeat.status(), StatusCode::TOO_MANY_REQUESTS, "{phone}");
+        let (status, _) = send_code(&app, phone, Some(market), None, None).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{phone}");
     }
-    let items = outbox_of(&app, sent).await;
+    let items = app.outbox(sent).await;
     assert_eq!(items.as_array().map(Vec::len), Some(1));
 
     // The code's text is bound to the shop's domain (development: localhost).
@@ -140,7 +137,7 @@ async fn daily_budgets_stop_sends_until_the_utc_day_ends_while_sent_codes_still_
     assert_eq!(counts, [1, 1, 0, 1, 0]);
 
     // A code already sent still logs in.
-    let code = outbox_of(&app, "+13128059851").await[0]["code"]
+    let code = app.outbox("+13128059851").await[0]["code"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -160,27 +157,13 @@ fn budget_day_of(now: &Mutex<OffsetDateTime>) -> String {
     auth_service::otp::firewall::budget_day(*now.lock().unwrap())
 }
 
-/// Sends a code from client address `client` (the test is the trusted
-/// proxy), with a challenge's solution if given; the raw answer.
 async fn send_from(
     app: &TestApp,
     client: &str,
     phone: &str,
     solution: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut body = json!({ "phone": phone });
-    if let Some(solution) = solution {
-        body["challenge_response"] = solution;
-    }
-    let response = app
-        .client
-        .post(app.url("/api/v1/auth/send-code"))
-        .header("x-forwarded-for", client)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    read(response).await
+    send_code(app, phone, None, Some(client), solution).await
 }
 
 fn solved(problem: &Value) -> Value {
@@ -247,7 +230,7 @@ async fn a_hot_address_must_solve_a_fresh_challenge_bound_to_the_number(pool: Pg
 async fn the_conversion_breaker_opens_on_a_pumped_country_and_closes_when_it_recovers(
     pool: PgPool,
 ) {
-    use auth_service::otp::breaker::{self, BreakerSettings, BreakerState};
+    use auth_service::otp::breaker::{self, BreakerSettings, BreakerState, Event};
     let app = spawn(pool).await;
     let store = &app.state.store;
     let settings = BreakerSettings {
@@ -271,19 +254,19 @@ async fn the_conversion_breaker_opens_on_a_pumped_country_and_closes_when_it_rec
 
     // India converts: 10 sent, 5 verified. Latvia is pumped: 12 sent, 1 verified.
     for n in 0..12 {
-        breaker::record_sent(store, &settings, "LV", at(n))
+        breaker::record(store, &settings, "LV", Event::Sent, at(n))
             .await
             .unwrap();
     }
-    breaker::record_verified(store, &settings, "LV", at(12))
+    breaker::record(store, &settings, "LV", Event::Verified, at(12))
         .await
         .unwrap();
     for n in 0..10 {
-        breaker::record_sent(store, &settings, "IN", at(n))
+        breaker::record(store, &settings, "IN", Event::Sent, at(n))
             .await
             .unwrap();
         if n % 2 == 0 {
-            breaker::record_verified(store, &settings, "IN", at(n))
+            breaker::record(store, &settings, "IN", Event::Verified, at(n))
                 .await
                 .unwrap();
         }
@@ -297,12 +280,12 @@ async fn the_conversion_breaker_opens_on_a_pumped_country_and_closes_when_it_rec
     // closes by itself.
     assert_eq!(state("LV", 80).await, BreakerState::Closed);
     // Too few sends are not judged, and an exempt country never is.
-    breaker::record_sent(store, &settings, "EE", at(80))
+    breaker::record(store, &settings, "EE", Event::Sent, at(80))
         .await
         .unwrap();
     assert_eq!(state("EE", 81).await, BreakerState::Closed);
     for n in 0..20 {
-        breaker::record_sent(store, &settings, "US", at(n))
+        breaker::record(store, &settings, "US", Event::Sent, at(n))
             .await
             .unwrap();
     }

@@ -119,8 +119,8 @@ impl TestApp {
         .await
     }
 
-    /// The newest code the development outbox holds for `phone`.
-    pub async fn latest_code(&self, phone: &str) -> String {
+    /// Every message the development outbox holds for `phone`, newest first.
+    pub async fn outbox(&self, phone: &str) -> Value {
         let response = self
             .client
             .get(self.url("/internal/v1/dev/sms-outbox"))
@@ -131,7 +131,12 @@ impl TestApp {
             .unwrap();
         let (status, body) = read(response).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        body["items"][0]["code"]
+        body["items"].clone()
+    }
+
+    /// The newest code the development outbox holds for `phone`.
+    pub async fn latest_code(&self, phone: &str) -> String {
+        self.outbox(phone).await[0]["code"]
             .as_str()
             .expect("a code was sent")
             .to_owned()
