@@ -125,32 +125,27 @@ impl Otp {
         countries: &[String],
         destinations: Destinations,
     ) -> Self {
+        let challenges = Arc::new(ProofOfWork::new(
+            keys.clone(),
+            store.clone(),
+            settings.firewall.challenge.difficulty,
+            settings.firewall.challenge.ttl_seconds,
+        ));
         Self {
-            store: store.clone(),
+            store,
             sms,
-            keys: keys.clone(),
-            settings: Arc::new(settings.clone()),
+            keys,
+            settings: Arc::new(settings),
             countries: countries.into(),
             destinations: Arc::new(destinations),
             clock: Clock::system(),
-            challenges: Arc::new(ProofOfWork::new(
-                keys.clone(),
-                store.clone(),
-                settings.firewall.challenge.difficulty,
-                settings.firewall.challenge.ttl_seconds,
-            )),
+            challenges,
         }
     }
 
     /// The same feature reading another clock (tests cross day boundaries).
     pub fn with_clock(self, clock: Clock) -> Self {
         Self { clock, ..self }
-    }
-
-    /// The same feature sending through another sender (the attack
-    /// simulation counts what reaches each number).
-    pub fn with_sender(self, sms: Arc<dyn SmsSender>) -> Self {
-        Self { sms, ..self }
     }
 
     /// A number as a request wrote it, checked against the allowed countries.
@@ -231,15 +226,20 @@ impl Otp {
         self.sms.send(phone.e164(), &code).await?;
         metrics::counter!("otp_sends_total").increment(1);
         count_send(phone, "sent");
-        breaker::record(
-            &self.store,
-            &rules.breaker,
-            phone.country(),
-            Event::Sent,
-            now,
-        )
-        .await?;
+        self.count_for_breaker(phone, Event::Sent).await;
         Ok(answer)
+    }
+
+    /// Counts a sent or verified code in its country's breaker window. Only
+    /// bookkeeping: the SMS is already sent, the code already used, so a
+    /// failure here is logged and must not fail the request.
+    async fn count_for_breaker(&self, phone: &Phone, event: Event) {
+        let breaker = &self.settings.firewall.breaker;
+        let now = self.clock.now();
+        if let Err(error) = breaker::record(&self.store, breaker, phone.country(), event, now).await
+        {
+            tracing::warn!(%error, ?event, "the SMS breaker could not count a code");
+        }
     }
 
     /// Whether the client proved itself with a solved challenge; asks for
@@ -298,10 +298,7 @@ impl Otp {
         metrics::counter!("otp_verifications_total", "outcome" => outcome.label()).increment(1);
         match outcome {
             VerifyOutcome::Accepted(ttl_ms) => {
-                let breaker = &self.settings.firewall.breaker;
-                let now = self.clock.now();
-                breaker::record(&self.store, breaker, phone.country(), Event::Verified, now)
-                    .await?;
+                self.count_for_breaker(phone, Event::Verified).await;
                 Ok(AcceptedCode { digest, ttl_ms })
             }
             VerifyOutcome::Wrong => Err(OtpError::Wrong { burnt: false }),
