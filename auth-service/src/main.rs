@@ -1,5 +1,6 @@
 //! The auth-service binary: serve (default), or one of the subcommands of
-//! `cli.rs`: `migrate`, `create-admin`, `keygen`.
+//! `cli.rs`: `migrate`, `create-admin`, `keygen`; `openapi` prints the
+//! public routes' OpenAPI document.
 
 use std::net::SocketAddr;
 
@@ -25,6 +26,9 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Print the OpenAPI document of the public routes (what
+    /// `/openapi.json` serves) and exit; needs no settings.
+    Openapi,
     /// Write a new Ed25519 key pair as `DIR/KID.pem` (signing, for
     /// JWT_SIGNING_KEYS) and `DIR/KID.pub.pem` (for JWT_VERIFY_KEYS), unless
     /// the private key file exists already.
@@ -59,8 +63,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let _telemetry = common::telemetry::init(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
     let command = Cli::parse().command.unwrap_or(Command::Serve);
+    // Before telemetry starts: standard output is the document's alone.
+    if let Command::Openapi = command {
+        let document = auth_service::routes::openapi_document().to_pretty_json()?;
+        println!("{document}");
+        return Ok(());
+    }
+    let _telemetry = common::telemetry::init(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
     // Key generation needs no settings, database or Redis.
     if let Command::Keygen {
         dir,
@@ -82,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
     match command {
         Command::Serve => serve(state).await,
         // Answered above, before the settings were read.
-        Command::Migrate => Ok(()),
+        Command::Migrate | Command::Openapi => Ok(()),
         Command::CreateAdmin { email, if_missing } => {
             cli::create_admin(&state.db, &state.accounts, &email, if_missing).await
         }

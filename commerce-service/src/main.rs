@@ -1,5 +1,6 @@
 //! The commerce-service binary: serve (default), or one of the subcommands
-//! of `cli.rs`: `migrate`, `seed`.
+//! of `cli.rs`: `migrate`, `seed`; `openapi` prints the public routes'
+//! OpenAPI document.
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -24,6 +25,9 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Print the OpenAPI document of the public routes (what
+    /// `/openapi.json` serves) and exit; needs no settings.
+    Openapi,
     /// Apply migrations, then seed markets and the demo catalog (idempotent).
     Seed,
 }
@@ -35,8 +39,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let _telemetry = common::telemetry::init(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
     let command = Cli::parse().command.unwrap_or(Command::Serve);
+    // Before telemetry starts: standard output is the document's alone.
+    if let Command::Openapi = command {
+        let document = commerce_service::routes::openapi_document().to_pretty_json()?;
+        println!("{document}");
+        return Ok(());
+    }
+    let _telemetry = common::telemetry::init(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
     // Migrating needs the database only, none of the other settings.
     if let Command::Migrate = command {
         return common::db::migrate_database_from_env(
@@ -49,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
     match command {
         Command::Serve => serve(state).await,
         // Answered above, before the settings were read.
-        Command::Migrate => Ok(()),
+        Command::Migrate | Command::Openapi => Ok(()),
         Command::Seed => cli::seed(&state.db, &state.markets).await,
     }
 }

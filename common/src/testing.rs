@@ -261,3 +261,36 @@ pub async fn stream_events(url: &str, namespace: &str, stream: &str) -> Vec<(Str
     }
     events
 }
+
+/// The TypeScript client (`clients/typescript/`) is generated from the
+/// committed copy of each service's OpenAPI document: that copy must be
+/// what the service serves now, and every operation must have an id of its
+/// own (generators name functions after them). `cargo xtask client`
+/// refreshes the copies and the generated code.
+pub fn assert_openapi_committed(document: &utoipa::openapi::OpenApi, service: &str) {
+    let json = document.to_pretty_json().expect("the document serializes");
+    let value: Value = serde_json::from_str(&json).expect("the document is JSON");
+    let mut ids = std::collections::BTreeMap::<String, usize>::new();
+    for item in value["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.values())
+    {
+        for operation in item.as_object().into_iter().flat_map(|o| o.values()) {
+            if let Some(id) = operation["operationId"].as_str() {
+                *ids.entry(id.to_owned()).or_default() += 1;
+            }
+        }
+    }
+    let repeated: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "operationIds used twice: {repeated:?}");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../clients/typescript/openapi")
+        .join(format!("{service}.json"));
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed.trim_end() == json.trim_end(),
+        "{} is not the document {service} serves: run `cargo xtask client` and commit the result",
+        path.display()
+    );
+}

@@ -9,6 +9,7 @@ mod deploy_checks;
 pub mod fuzz;
 pub mod gateway;
 pub mod local_services;
+pub mod node;
 pub mod redis_cluster;
 pub mod schemathesis;
 pub mod sms_attack;

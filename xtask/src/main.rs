@@ -108,6 +108,9 @@ enum Task {
     },
     /// Regenerate the `.sqlx/` offline query data of every service.
     Prepare,
+    /// Regenerate the TypeScript client (clients/typescript/) from both
+    /// services' OpenAPI documents.
+    Client,
     /// Simulate an SMS-pumping attack against a stack of its own (scaled
     /// windows and thresholds) while customers log in, and report it.
     SmsAttack,
@@ -172,6 +175,10 @@ fn main() -> anyhow::Result<()> {
             xtask::compose::offline_images::build(&work_dir, rebuild_base)
         }
         Task::Prepare => prepare(false),
+        Task::Client => {
+            build_service_binaries()?;
+            xtask::node::regenerate(&workspace_root().join("target/debug"))
+        }
         Task::SmsAttack => xtask::sms_attack::run_own(),
         Task::Bench {
             seconds,
@@ -195,6 +202,9 @@ fn test(cargo_args: &[String], with_compose: bool) -> anyhow::Result<()> {
     xtask::gateway::nginx_binary()?;
     prepare(true)?;
     ensure_kubernetes_validate()?;
+    // The Node packages' dependencies, for the suites that run them.
+    xtask::node::install()?;
+    xtask::node::check()?;
     let root = workspace_root();
     let mut command = Command::new(cargo());
     command
@@ -478,4 +488,15 @@ fn up(release: bool, replicas: u16, tls: bool) -> anyhow::Result<()> {
     }
     stack.stop();
     Ok(())
+}
+
+/// The debug builds of both services (what `cargo xtask client` asks for
+/// their OpenAPI documents).
+fn build_service_binaries() -> anyhow::Result<()> {
+    let mut build = Command::new(cargo());
+    build
+        .current_dir(workspace_root())
+        .args(["build", "-p", "auth-service", "-p", "commerce-service"])
+        .env("SQLX_OFFLINE", "true");
+    run(&mut build, "cargo build")
 }

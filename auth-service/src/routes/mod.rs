@@ -32,13 +32,7 @@ struct ApiDoc;
 /// internal routes, health and metrics, with the common layers.
 pub fn app(state: AppState) -> Router {
     crate::series::register_at_zero();
-    let (public, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(login::router())
-        .merge(tokens::router())
-        .merge(account::router())
-        .merge(admin::router())
-        .split_for_parts();
-    common::openapi::document_errors(&mut openapi);
+    let (public, openapi) = public_routes();
     let openapi = std::sync::Arc::new(openapi);
     let router = public
         .merge(internal::router())
@@ -80,4 +74,24 @@ fn phone_field(otp: &Otp, input: &str, field: &str) -> Result<Phone, Problem> {
 fn device_name_field(name: Option<String>) -> Result<Option<String>, Problem> {
     crate::sessions::device_name(name)
         .map_err(|message| Problem::invalid_field("device_name", message))
+}
+
+/// The public routes and the OpenAPI document that describes them, built
+/// together so the document cannot drift from what is served.
+fn public_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (public, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(login::router())
+        .merge(tokens::router())
+        .merge(account::router())
+        .merge(admin::router())
+        .split_for_parts();
+    common::openapi::document_errors(&mut openapi);
+    (public, openapi)
+}
+
+/// The document `/openapi.json` serves, without a running service: the
+/// `openapi` subcommand prints it, and the TypeScript client is generated
+/// from it.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    public_routes().1
 }

@@ -454,3 +454,11 @@ async fn a_nul_in_any_text_is_a_validation_failure(pool: PgPool) {
         assert_eq!(problem["errors"][0]["field"], field, "{query}: {problem}");
     }
 }
+
+#[test]
+fn the_typescript_clients_copy_of_the_openapi_document_is_current() {
+    common::testing::assert_openapi_committed(
+        &auth_service::routes::openapi_document(),
+        "auth-service",
+    );
+}

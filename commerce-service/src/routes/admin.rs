@@ -68,7 +68,7 @@ async fn create_product(
 
 /// A product as admins see it: every SKU, hidden or not, with its stock,
 /// the units pending orders hold, and its prices.
-#[utoipa::path(get, path = "/api/v1/admin/products/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/products/{id}", operation_id = "admin_get_product", tag = "admin", security(("bearer" = [])),
     params(("id" = i64, Path)), responses((status = 200, body = AdminProductView), (status = 404, description = "`not_found`")))]
 async fn get_product(
     State(db): State<PgPool>,

@@ -26,14 +26,7 @@ struct ApiDoc;
 /// health and metrics, with the common layers.
 pub fn app(state: AppState) -> Router {
     crate::series::register_at_zero();
-    let (public, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(catalog::router())
-        .merge(cart::router())
-        .merge(wishlist::router())
-        .merge(orders::router())
-        .merge(admin::router())
-        .split_for_parts();
-    common::openapi::document_errors(&mut openapi);
+    let (public, openapi) = public_routes();
     let router = public
         .merge(system::router(std::sync::Arc::new(openapi)))
         .merge(common::http::health_route())
@@ -43,4 +36,25 @@ pub fn app(state: AppState) -> Router {
         state.settings.request_timeout,
         state.lifecycle.clone(),
     )
+}
+
+/// The public routes and the OpenAPI document that describes them, built
+/// together so the document cannot drift from what is served.
+fn public_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (public, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(catalog::router())
+        .merge(cart::router())
+        .merge(wishlist::router())
+        .merge(orders::router())
+        .merge(admin::router())
+        .split_for_parts();
+    common::openapi::document_errors(&mut openapi);
+    (public, openapi)
+}
+
+/// The document `/openapi.json` serves, without a running service: the
+/// `openapi` subcommand prints it, and the TypeScript client is generated
+/// from it.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    public_routes().1
 }

@@ -393,3 +393,11 @@ async fn postgres_down_is_a_quick_503_with_retry_after() {
     let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[test]
+fn the_typescript_clients_copy_of_the_openapi_document_is_current() {
+    common::testing::assert_openapi_committed(
+        &commerce_service::routes::openapi_document(),
+        "commerce-service",
+    );
+}

@@ -1,9 +1,10 @@
 //! `cargo xtask compose-e2e`: the deployed shape, tested. The compose stack
 //! (docker-compose.yml: two replicas of each service behind the gateway) is
-//! built and brought up on free host ports, the end-to-end journeys and the
-//! OpenAPI contract checks (schemathesis) run against it through its
-//! gateway, then everything is removed (containers, networks, volumes); the
-//! containers' logs are kept when something fails.
+//! built and brought up on free host ports, the end-to-end journeys, the
+//! OpenAPI contract checks (schemathesis) and the TypeScript client's suite
+//! run against it through its gateway, then everything is removed
+//! (containers, networks, volumes); the containers' logs are kept when
+//! something fails.
 //! A second pass does the same with auth-service on the compose Redis
 //! Cluster (`deploy/compose/redis-cluster.env`).
 
@@ -102,6 +103,7 @@ pub fn run(options: &ComposeE2eOptions) -> anyhow::Result<()> {
     let images = image_variables(options.images, &work_dir)?;
     let journeys = crate::built_test_binary("e2e", "journeys")?;
     let contract = crate::built_test_binary("e2e", "contract")?;
+    let clients = crate::built_test_binary("e2e", "clients")?;
     let shapes: &[Shape] = if options.default_shape_only {
         &[Shape::Default]
     } else {
@@ -120,6 +122,7 @@ pub fn run(options: &ComposeE2eOptions) -> anyhow::Result<()> {
             );
             run_end_to_end(&project, &journeys, "the journeys")?;
             run_end_to_end(&project, &contract, "the OpenAPI contract (schemathesis)")?;
+            run_end_to_end(&project, &clients, "the TypeScript client's suite")?;
             shape.verify(&project)
         });
         if let Err(error) = outcome {

@@ -1,0 +1,11 @@
+export { createShopClient } from "./client";
+export type { CheckoutOptions, CreateOrder, Order, ShopClient, ShopClientOptions, TokenPair } from "./client";
+export { ApiError, SessionEndedError, readProblem, retryAfterSeconds } from "./problem";
+export type { LogoutReason, Problem } from "./problem";
+export { DEFAULT_RETRY } from "./retry";
+export type { Pause, RetryPolicy } from "./retry";
+export { Session } from "./session";
+export { LocalStorageTokenStorage, MemoryTokenStorage } from "./tokens";
+export type { StoredTokens, TokenStorage } from "./tokens";
+export type { paths as AuthPaths, components as AuthComponents } from "./generated/auth-service";
+export type { paths as CommercePaths, components as CommerceComponents } from "./generated/commerce-service";
