@@ -4,4 +4,5 @@
 
 pub mod app;
 pub mod harness;
+pub mod node_suite;
 pub mod stacks;

@@ -1,73 +1,7 @@
 //! The TypeScript client's suite (`clients/typescript/test/`, vitest)
-//! against a running deployment: a stack of our own with two replicas of
-//! each service, six-second access tokens and a three-second refresh grace
-//! (so expiry and reuse can be waited out), or the deployment
-//! `E2E_BASE_URL` names (docker-compose). Node packages come from `npm ci`,
-//! which `cargo xtask test` runs first.
-
-use std::path::PathBuf;
-use std::process::Command;
-
-use e2e::stacks::{drop_stack, env_or, own_stack_with_replicas};
-
-const ACCESS_TTL_SECONDS: &str = "6";
-const REFRESH_GRACE_SECONDS: &str = "3";
-
-fn client_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../clients/typescript")
-}
+//! against a running deployment (`e2e::node_suite`).
 
 #[test]
 fn the_typescript_client_suite_passes_against_the_stack() {
-    let dir = client_dir();
-    assert!(
-        dir.join("node_modules/.bin/vitest").exists(),
-        "{} has no node_modules: run `npm ci` there (cargo xtask test does)",
-        dir.display()
-    );
-    let mut vitest = Command::new(dir.join("node_modules/.bin/vitest"));
-    vitest.current_dir(&dir).arg("run");
-    let stack = match std::env::var("E2E_BASE_URL") {
-        Ok(base) => {
-            vitest
-                .env("SHOP_BASE_URL", base)
-                .env("SHOP_AUTH_REPLICAS", env_or("E2E_AUTH_REPLICAS", ""));
-            None
-        }
-        Err(_) => {
-            let stack = own_stack_with_replicas(
-                "client",
-                2,
-                &[
-                    ("OTP_RESEND_SECONDS", "1"),
-                    ("ACCESS_TOKEN_TTL_SECONDS", ACCESS_TTL_SECONDS),
-                    ("JWT_LEEWAY_SECONDS", "0"),
-                    ("REFRESH_GRACE_SECONDS", REFRESH_GRACE_SECONDS),
-                ],
-            )
-            .expect("a stack for the client's suite");
-            let auth: Vec<String> = stack
-                .config
-                .replicas("auth-service")
-                .into_iter()
-                .map(|(_, url)| url)
-                .collect();
-            vitest
-                .env("SHOP_BASE_URL", stack.config.gateway_url())
-                .env("SHOP_AUTH_REPLICAS", auth.join(","))
-                .env("SHOP_ACCESS_TTL_SECONDS", ACCESS_TTL_SECONDS)
-                .env("SHOP_REFRESH_GRACE_SECONDS", REFRESH_GRACE_SECONDS)
-                .env("ADMIN_EMAIL", &stack.config.admin_email)
-                .env("ADMIN_PASSWORD", &stack.config.admin_password);
-            Some(stack)
-        }
-    };
-    let status = vitest.status().expect("vitest starts");
-    if let Some(stack) = stack {
-        drop_stack(stack);
-    }
-    assert!(
-        status.success(),
-        "the TypeScript client's suite failed ({status})"
-    );
+    e2e::node_suite::run("clients/typescript", "vitest", &["run"]);
 }

@@ -175,10 +175,7 @@ fn main() -> anyhow::Result<()> {
             xtask::compose::offline_images::build(&work_dir, rebuild_base)
         }
         Task::Prepare => prepare(false),
-        Task::Client => {
-            build_service_binaries()?;
-            xtask::node::regenerate(&workspace_root().join("target/debug"))
-        }
+        Task::Client => xtask::node::regenerate(),
         Task::SmsAttack => xtask::sms_attack::run_own(),
         Task::Bench {
             seconds,
@@ -392,6 +389,8 @@ fn up(release: bool, replicas: u16, tls: bool) -> anyhow::Result<()> {
         build.arg("--release");
     }
     run(&mut build, "cargo build")?;
+    // The admin panel the gateway serves at /admin/.
+    xtask::node::build_admin_panel()?;
     let admin_email =
         std::env::var("ADMIN_EMAIL").unwrap_or_else(|_| "admin@example.com".to_owned());
     let admin_password =
@@ -455,7 +454,7 @@ fn up(release: bool, replicas: u16, tls: bool) -> anyhow::Result<()> {
          \x20 gateway           {gateway}   (the API: {gateway}/api/v1/...)\n\
          \x20 auth-service      {auth}   (/openapi.json, /metrics, /internal/v1/dev/sms-outbox)\n\
          \x20 commerce-service  {commerce}   (/openapi.json, /metrics)\n\
-         \x20 admin             {admin_email} / {admin_password}\n\
+         \x20 admin panel       {gateway}/admin/   (log in as {admin_email} / {admin_password})\n\
          \x20 event bus         {bus}\n\
          \x20 logs              {logs}\n\n\
          Try it:\n\
@@ -488,15 +487,4 @@ fn up(release: bool, replicas: u16, tls: bool) -> anyhow::Result<()> {
     }
     stack.stop();
     Ok(())
-}
-
-/// The debug builds of both services (what `cargo xtask client` asks for
-/// their OpenAPI documents).
-fn build_service_binaries() -> anyhow::Result<()> {
-    let mut build = Command::new(cargo());
-    build
-        .current_dir(workspace_root())
-        .args(["build", "-p", "auth-service", "-p", "commerce-service"])
-        .env("SQLX_OFFLINE", "true");
-    run(&mut build, "cargo build")
 }

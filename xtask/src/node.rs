@@ -12,7 +12,8 @@ use anyhow::{Context as _, ensure};
 use crate::workspace_root;
 
 /// Every Node package, by folder.
-pub const PACKAGES: &[&str] = &["clients/typescript"];
+/// The client first: the panel's install links to it.
+pub const PACKAGES: &[&str] = &["clients/typescript", "admin-web"];
 
 pub fn client_dir() -> PathBuf {
     workspace_root().join("clients/typescript")
@@ -62,10 +63,29 @@ pub fn check() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `cargo xtask client`: each service's OpenAPI document (from the built
+/// The admin panel's static files (`admin-web/dist/admin/`), which the
+/// local gateway serves at `/admin/`: installed and built.
+pub fn build_admin_panel() -> anyhow::Result<()> {
+    install()?;
+    npm(
+        &workspace_root().join("admin-web"),
+        &["run", "--silent", "build"],
+    )
+}
+
+/// `cargo xtask client`: each service's OpenAPI document (from the debug
 /// binary's `openapi` subcommand) into `clients/typescript/openapi/`, then
 /// the typed client generated from them.
-pub fn regenerate(bin_dir: &Path) -> anyhow::Result<()> {
+pub fn regenerate() -> anyhow::Result<()> {
+    let root = workspace_root();
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        .current_dir(&root)
+        .args(["build", "-p", "auth-service", "-p", "commerce-service"])
+        .env("SQLX_OFFLINE", "true")
+        .status()
+        .context("cargo build")?;
+    ensure!(status.success(), "building the services failed ({status})");
+    let bin_dir = root.join("target/debug");
     let dir = client_dir();
     for service in ["auth-service", "commerce-service"] {
         let output = Command::new(bin_dir.join(service))

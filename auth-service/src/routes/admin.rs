@@ -21,14 +21,19 @@ use crate::accounts::views::UserView;
 use crate::caller::AdminUser;
 use crate::error::ApiError;
 use crate::otp::Otp;
-use crate::sessions::Sessions;
+use crate::sessions::{SessionList, Sessions};
 use crate::state::AppState;
+use common::ids::SessionId;
+use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user))
         .routes(routes!(deactivate_user))
         .routes(routes!(activate_user))
+        .routes(routes!(list_user_sessions))
+        .routes(routes!(end_user_session))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -160,4 +165,52 @@ async fn activate_user(
 ) -> Result<axum::Json<UserView>, ApiError> {
     let row = accounts.activate(UserId(id), admin.user_id).await?;
     Ok(axum::Json(row.into()))
+}
+
+/// One user by id.
+#[utoipa::path(get, path = "/api/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "user id")),
+    responses((status = 200, body = UserView), (status = 404, description = "no such user")))]
+async fn get_user(
+    State(accounts): State<Accounts>,
+    _admin: AdminUser,
+    Path(Id(id)): Path<Id>,
+) -> Result<axum::Json<UserView>, ApiError> {
+    Ok(axum::Json(accounts.get(UserId(id)).await?.into()))
+}
+
+/// A user's live sessions, newest first (`current` marks the admin's own
+/// session, when the admin looks at their own account).
+#[utoipa::path(get, path = "/api/v1/admin/users/{id}/sessions", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "user id")),
+    responses((status = 200, body = SessionList), (status = 404, description = "no such user")))]
+async fn list_user_sessions(
+    State(accounts): State<Accounts>,
+    State(sessions): State<Sessions>,
+    AdminUser(admin): AdminUser,
+    Path(Id(id)): Path<Id>,
+) -> Result<axum::Json<SessionList>, ApiError> {
+    let user = accounts.get(UserId(id)).await?;
+    Ok(axum::Json(sessions.list(user.id, admin.session_id).await?))
+}
+
+/// Ends one session of a user at once, as the user's own `DELETE
+/// /api/v1/auth/sessions/{id}` would; `404` unless the session is the
+/// user's and live.
+#[utoipa::path(delete, path = "/api/v1/admin/users/{id}/sessions/{session_id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "user id"), ("session_id" = Uuid, Path, description = "session id")),
+    responses((status = 204, description = "ended"), (status = 404, description = "no such live session of the user")))]
+async fn end_user_session(
+    State(sessions): State<Sessions>,
+    AdminUser(admin): AdminUser,
+    Path(path): Path<(Id, Uuid)>,
+) -> Result<StatusCode, ApiError> {
+    let (Id(id), session_id) = path;
+    sessions.end_own(UserId(id), SessionId(session_id)).await?;
+    tracing::info!(
+        user_id = id,
+        admin_id = admin.user_id.0,
+        "session ended by an admin"
+    );
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -17,6 +17,12 @@ async fn admin_routes_refuse_customers_and_anonymous_callers(pool: PgPool) {
         (Method::POST, "/api/v1/admin/users"),
         (Method::POST, "/api/v1/admin/users/1/deactivate"),
         (Method::POST, "/api/v1/admin/users/1/activate"),
+        (Method::GET, "/api/v1/admin/users/1"),
+        (Method::GET, "/api/v1/admin/users/1/sessions"),
+        (
+            Method::DELETE,
+            "/api/v1/admin/users/1/sessions/00000000-0000-4000-8000-000000000000",
+        ),
     ];
     for (method, path) in routes {
         let body = (method == Method::POST)
@@ -220,4 +226,118 @@ async fn unknown_and_malformed_user_ids_are_404(pool: PgPool) {
         )
         .await;
     }
+}
+
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn admins_see_a_users_sessions_and_end_one_at_once(pool: PgPool) {
+    let app = spawn_with(pool, test_settings(&[("OTP_RESEND_SECONDS", "0")])).await;
+    let admin = app.admin_token().await;
+    let phone_one = app.login_phone(PHONE).await;
+    let phone_two = app.login_phone(PHONE).await;
+    let user_id = phone_one["user"]["id"].as_i64().unwrap();
+
+    let (status, user) = read(
+        app.call(
+            Method::GET,
+            &format!("/api/v1/admin/users/{user_id}"),
+            &admin,
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert_eq!(user["phone"], PHONE);
+    expect_problem(
+        app.call(Method::GET, "/api/v1/admin/users/999999", &admin, None)
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+
+    let sessions_path = format!("/api/v1/admin/users/{user_id}/sessions");
+    let (status, list) = read(app.call(Method::GET, &sessions_path, &admin, None).await).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let ids: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{list}");
+    assert!(ids.contains(&phone_one["session_id"].as_str().unwrap()));
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["current"] == false)
+    );
+
+    let ended = phone_one["session_id"].as_str().unwrap();
+    let response = app
+        .call(
+            Method::DELETE,
+            &format!("{sessions_path}/{ended}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    // That phone is logged out at once; the other session goes on.
+    expect_problem(app.me(access(&phone_one)).await, 401, "token_revoked").await;
+    expect_problem(
+        app.refresh(refresh_token(&phone_one)).await,
+        401,
+        "refresh_invalid",
+    )
+    .await;
+    assert_eq!(app.me(access(&phone_two)).await.status(), StatusCode::OK);
+    let (_, list) = read(app.call(Method::GET, &sessions_path, &admin, None).await).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+
+    // Ending it again, or another user's session through this user, is 404.
+    expect_problem(
+        app.call(
+            Method::DELETE,
+            &format!("{sessions_path}/{ended}"),
+            &admin,
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
+    let admin_user = crate::support::claims_of(&admin)["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = phone_two["session_id"].as_str().unwrap();
+    expect_problem(
+        app.call(
+            Method::DELETE,
+            &format!("/api/v1/admin/users/{admin_user}/sessions/{other}"),
+            &admin,
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_eq!(app.me(access(&phone_two)).await.status(), StatusCode::OK);
+    expect_problem(
+        app.call(
+            Method::GET,
+            "/api/v1/admin/users/999999/sessions",
+            &admin,
+            None,
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
 }

@@ -19,7 +19,9 @@ const header = (service) =>
 let drifted = [];
 for (const service of services) {
   const document = JSON.parse(await readFile(path.join(root, "openapi", `${service}.json`), "utf8"));
-  const ast = await openapiTS(document, { alphabetize: true });
+  // `emptyObjectsUnknown`: a free-form object (SKU attributes) takes any
+  // members, not none.
+  const ast = await openapiTS(document, { alphabetize: true, emptyObjectsUnknown: true });
   const generated = header(service) + astToString(ast);
   const target = path.join(root, "src", "generated", `${service}.ts`);
   if (check) {

@@ -2,7 +2,7 @@ import createClient, { type Client } from "openapi-fetch";
 
 import type { components as AuthComponents, paths as AuthPaths } from "./generated/auth-service";
 import type { components as CommerceComponents, paths as CommercePaths } from "./generated/commerce-service";
-import { ApiError, type LogoutReason, type Problem, readProblem } from "./problem";
+import { ApiError, type LogoutReason, type Problem } from "./problem";
 import { DEFAULT_RETRY, type Pause, type RetryPolicy, backoffMs, sleep } from "./retry";
 import { Session } from "./session";
 import { MemoryTokenStorage, type TokenStorage } from "./tokens";
@@ -80,7 +80,7 @@ export function createShopClient(options: ShopClientOptions): ShopClient {
   const commerce = createClient<CommercePaths>({ baseUrl, fetch: transport });
 
   const started = async (result: { data?: TokenPair; error?: unknown; response: Response }) => {
-    if (!result.data) throw new ApiError(result.response.status, await readProblem(result.response));
+    if (!result.data) throw new ApiError(result.response.status, problemOf(result.error));
     await session.start(result.data);
     return result.data;
   };
@@ -105,8 +105,8 @@ export function createShopClient(options: ShopClientOptions): ShopClient {
       );
     },
     async sendCode(phone) {
-      const { response } = await auth.POST("/api/v1/auth/send-code", { body: { phone } });
-      if (!response.ok) throw new ApiError(response.status, await readProblem(response));
+      const { response, error } = await auth.POST("/api/v1/auth/send-code", { body: { phone } });
+      if (!response.ok) throw new ApiError(response.status, problemOf(error));
     },
     async logout() {
       const tokens = await session.current();
@@ -143,7 +143,7 @@ export function createShopClient(options: ShopClientOptions): ShopClient {
           continue;
         }
         if (result.data) return result.data;
-        const problem = (await readProblem(result.response)) as Problem | null;
+        const problem = problemOf(result.error);
         lastError = new ApiError(result.response.status, problem);
         // The first try is still being processed: ask again, same key.
         if (result.response.status === 409 && problem?.code === "idempotency_in_progress") continue;
@@ -152,6 +152,14 @@ export function createShopClient(options: ShopClientOptions): ShopClient {
       throw lastError;
     },
   };
+}
+
+/**
+ * The problem body openapi-fetch parsed from an error answer (it reads the
+ * body itself, so the response cannot be read again).
+ */
+function problemOf(error: unknown): Problem | null {
+  return typeof error === "object" && error !== null ? (error as Problem) : null;
 }
 
 /** An entity tag as `If-Match` wants it. */

@@ -18,7 +18,10 @@ export interface SessionOptions {
   pause: Pause;
   /** Called once when the tokens are forgotten for good. */
   onLoggedOut?: (reason: LogoutReason) => void;
-  /** Refresh before sending once the access token has this little left. */
+  /**
+   * Refresh before sending once the access token has this little left (at
+   * most a quarter of its life); `null`: only on `401 token_expired`.
+   */
   refreshAheadSeconds: number | null;
   now: () => number;
 }
@@ -52,8 +55,7 @@ export class Session {
   async accessToken(): Promise<string | null> {
     const tokens = this.refreshing ? await this.refreshing.catch(() => this.tokens ?? null) : await this.current();
     if (!tokens) return null;
-    const ahead = this.options.refreshAheadSeconds;
-    if (ahead !== null && tokens.accessExpiresAt !== undefined && tokens.accessExpiresAt - ahead * 1000 <= this.options.now()) {
+    if (tokens.refreshAt !== undefined && tokens.refreshAt <= this.options.now()) {
       return this.refreshAfter(tokens.accessToken);
     }
     return tokens.accessToken;
@@ -61,11 +63,17 @@ export class Session {
 
   /** Keeps the pair a login or refresh answered. */
   async start(pair: TokenPairBody): Promise<StoredTokens> {
+    const now = this.options.now();
+    const ahead = this.options.refreshAheadSeconds;
     const tokens: StoredTokens = {
       accessToken: pair.access_token,
       refreshToken: pair.refresh_token,
       sessionId: pair.session_id,
-      accessExpiresAt: this.options.now() + pair.expires_in * 1000,
+      accessExpiresAt: now + pair.expires_in * 1000,
+      // Ahead of expiry, but never in the first three quarters of the
+      // token's life: a short-lived token is not refreshed on every call.
+      refreshAt:
+        ahead === null ? undefined : now + Math.max(pair.expires_in - ahead, pair.expires_in * 0.75) * 1000,
     };
     this.tokens = tokens;
     await this.options.storage.save(tokens);

@@ -5,6 +5,8 @@ export interface StoredTokens {
   sessionId: string;
   /** When the access token expires (ms since the epoch), if known. */
   accessExpiresAt?: number;
+  /** When to refresh ahead of that expiry (ms since the epoch), if known. */
+  refreshAt?: number;
 }
 
 /**

@@ -16,7 +16,8 @@ use utoipa::ToSchema;
 
 use super::markets::Markets;
 use super::queries;
-use super::views::{AdminProductView, AdminSkuView, admin_skus};
+use super::search::search_pattern;
+use super::views::{AdminProductSummary, AdminProductView, AdminSkuView, admin_skus};
 use crate::error::ApiError;
 use crate::ids::{ProductId, SkuId};
 
@@ -135,6 +136,19 @@ pub fn validate_product(body: &CreateProduct, markets: &HashSet<String>) -> Vec<
         }
     }
     errors
+}
+
+/// Every product, sold or not, newest first, optionally whose name or slug
+/// contains `q`; with the total.
+pub async fn product_page(
+    db: &PgPool,
+    q: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<AdminProductSummary>, i64), ApiError> {
+    let pattern = search_pattern(q).map_err(|message| Problem::invalid_field("q", message))?;
+    let (rows, total) = queries::admin_products(db, pattern.as_deref(), limit, offset).await?;
+    Ok((rows.into_iter().map(Into::into).collect(), total))
 }
 
 pub async fn product_view(db: &PgPool, id: ProductId) -> Result<AdminProductView, ApiError> {

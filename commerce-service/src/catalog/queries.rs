@@ -344,3 +344,72 @@ pub async fn upsert_market(
     .await?;
     Ok(())
 }
+
+/// Every product, sold or not, for the admin's list: its SKU count and
+/// the stock of all its SKUs.
+pub struct AdminProductRow {
+    pub id: ProductId,
+    pub slug: String,
+    pub name: String,
+    pub is_active: bool,
+    pub sku_count: i64,
+    pub stock: i64,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// Products newest first, optionally whose name or slug matches `pattern`
+/// (an escaped `ILIKE` pattern), with the total.
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+pub async fn admin_products(
+    db: impl PgExecutor<'_> + Copy,
+    pattern: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<(Vec<AdminProductRow>, i64)> {
+    let rows = sqlx::query!(
+        r#"select p.id, p.slug, p.name, p.is_active, p.created_at, p.updated_at,
+                  coalesce(s.sku_count, 0) as "sku_count!", coalesce(s.stock, 0) as "stock!",
+                  count(*) over () as "total!"
+           from products p
+           left join lateral (select count(*) as sku_count, sum(stock)::bigint as stock
+                              from skus where product_id = p.id) s on true
+           where $1::text is null or p.name ilike $1 or p.slug ilike $1
+           order by p.id desc
+           limit $2 offset $3"#,
+        pattern,
+        limit,
+        offset
+    )
+    .fetch_all(db)
+    .bounded()
+    .await?;
+    let total = match rows.first() {
+        Some(row) => row.total,
+        None if offset == 0 => 0,
+        None => {
+            sqlx::query_scalar!(
+                r#"select count(*) as "count!" from products p
+               where $1::text is null or p.name ilike $1 or p.slug ilike $1"#,
+                pattern
+            )
+            .fetch_one(db)
+            .bounded()
+            .await?
+        }
+    };
+    let rows = rows
+        .into_iter()
+        .map(|row| AdminProductRow {
+            id: row.id.into(),
+            slug: row.slug,
+            name: row.name,
+            is_active: row.is_active,
+            sku_count: row.sku_count,
+            stock: row.stock,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+        .collect();
+    Ok((rows, total))
+}

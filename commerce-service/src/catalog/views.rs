@@ -141,3 +141,38 @@ pub fn admin_skus(skus: Vec<SkuRow>, prices: Vec<PriceRow>) -> Vec<AdminSkuView>
         })
         .collect()
 }
+
+/// A line of the admin's product list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminProductSummary {
+    #[schema(value_type = i64)]
+    pub id: ProductId,
+    pub slug: String,
+    pub name: String,
+    pub is_active: bool,
+    /// SKUs of the product, sold or not.
+    pub sku_count: i64,
+    /// Units left to sell, over all its SKUs.
+    pub stock: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<super::queries::AdminProductRow> for AdminProductSummary {
+    fn from(row: super::queries::AdminProductRow) -> Self {
+        Self {
+            id: row.id,
+            slug: row.slug,
+            name: row.name,
+            is_active: row.is_active,
+            sku_count: row.sku_count,
+            stock: row.stock,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use crate::caller::Admin;
 use crate::catalog::admin::{self as catalog_admin, CreateProduct, UpdateProduct};
 use crate::catalog::markets::Markets;
-use crate::catalog::views::{AdminProductView, AdminSkuView};
+use crate::catalog::views::{AdminProductSummary, AdminProductView, AdminSkuView};
 use crate::error::ApiError;
 use crate::ids::{OrderId, ProductId, SkuId};
 use crate::orders::status::OrderStatus;
@@ -24,11 +24,12 @@ use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(create_product))
+        .routes(routes!(list_products, create_product))
         .routes(routes!(get_product, update_product))
         .routes(routes!(set_sku_stock))
         .routes(routes!(set_sku_price))
         .routes(routes!(list_all_orders))
+        .routes(routes!(get_order))
         .routes(routes!(set_order_status))
 }
 
@@ -50,6 +51,34 @@ pub struct SetOrderStatus {
     /// from where (`409 invalid_transition`).
     #[schema(pattern = "^(pending|confirmed|processing|shipped|delivered|cancelled)$")]
     pub status: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ProductSearch {
+    /// Text the name or slug contains (case-insensitive), at most 100 characters.
+    pub q: Option<String>,
+    /// From 1.
+    pub page: Option<String>,
+    /// 1 to 100 (larger is clamped to 100).
+    pub per_page: Option<String>,
+}
+
+/// Every product, sold or not, newest first: the admin's list.
+#[utoipa::path(get, path = "/api/v1/admin/products", operation_id = "admin_list_products", tag = "admin", security(("bearer" = [])),
+    params(ProductSearch), responses((status = 200, body = Paginated<AdminProductSummary>)))]
+async fn list_products(
+    State(db): State<PgPool>,
+    _admin: Admin,
+    Query(search): Query<ProductSearch>,
+) -> Result<axum::Json<Paginated<AdminProductSummary>>, ApiError> {
+    let page = PageQuery {
+        page: search.page,
+        per_page: search.per_page,
+    }
+    .validate()?;
+    let (items, total) =
+        catalog_admin::product_page(&db, search.q.as_deref(), page.per_page, page.offset()).await?;
+    Ok(axum::Json(Paginated::new(items, page, total)))
 }
 
 /// Creates a product with its SKUs, stock and prices, in one transaction.
@@ -151,6 +180,20 @@ async fn list_all_orders(
     };
     let (items, total) = orders::page(&db, None, status, page.per_page, page.offset()).await?;
     Ok(axum::Json(Paginated::new(items, page, total)))
+}
+
+/// Any user's order, with its lines, address and history.
+#[utoipa::path(get, path = "/api/v1/admin/orders/{id}", operation_id = "admin_get_order", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = OrderView), (status = 404, description = "`not_found`")))]
+async fn get_order(
+    State(db): State<PgPool>,
+    _admin: Admin,
+    Path(Id(id)): Path<Id>,
+) -> Result<axum::Json<OrderView>, ApiError> {
+    let order = orders::views::order(&db, OrderId(id))
+        .await?
+        .ok_or_else(Problem::not_found)?;
+    Ok(axum::Json(order))
 }
 
 /// Moves an order along its state machine.

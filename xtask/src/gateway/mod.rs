@@ -21,6 +21,13 @@ pub struct Values {
     /// A directory whose `*.conf` (`deploy/gateway/tls.conf` and its
     /// certificate) turns HTTPS on; empty for plain HTTP.
     pub tls_dir: String,
+    /// The directory holding `admin/`, the admin panel's built files.
+    pub admin_root: String,
+}
+
+/// Where `npm run build` in admin-web/ puts the panel (its `admin/`).
+pub fn admin_root() -> PathBuf {
+    crate::workspace_root().join("admin-web/dist")
 }
 
 pub fn template_path() -> PathBuf {
@@ -59,6 +66,7 @@ pub fn render(template: &str, values: &Values) -> anyhow::Result<String> {
         ("GATEWAY_OTP_BURST", &values.otp_burst),
         ("GATEWAY_ACCESS_LOG", &values.access_log),
         ("GATEWAY_TLS_DIR", &values.tls_dir),
+        ("GATEWAY_ADMIN_ROOT", &values.admin_root),
     ];
     let mut lines = Vec::new();
     for line in template.lines() {

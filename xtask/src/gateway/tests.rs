@@ -15,6 +15,7 @@ pub(super) fn values() -> Values {
             .join(format!("gateway-no-tls-{}", std::process::id()))
             .display()
             .to_string(),
+        admin_root: super::admin_root().display().to_string(),
     }
 }
 

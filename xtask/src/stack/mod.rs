@@ -189,6 +189,7 @@ impl Stack {
                 access_log: prefix.join("logs/access.log").display().to_string(),
                 // HTTPS when `cargo xtask up --tls` put a configuration here.
                 tls_dir: prefix.join("tls").display().to_string(),
+                admin_root: gateway::admin_root().display().to_string(),
             },
         )?;
         let child = Command::new(gateway::nginx_binary()?)

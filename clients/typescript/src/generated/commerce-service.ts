@@ -19,6 +19,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/orders/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Any user's order, with its lines, address and history. */
+        get: operations["admin_get_order"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/orders/{id}/status": {
         parameters: {
             query?: never;
@@ -43,7 +60,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** Every product, sold or not, newest first: the admin's list. */
+        get: operations["admin_list_products"];
         put?: never;
         /** Creates a product with its SKUs, stock and prices, in one transaction. */
         post: operations["create_product"];
@@ -424,6 +442,28 @@ export interface components {
              */
             product_id: number;
         };
+        /** @description A line of the admin's product list. */
+        AdminProductSummary: {
+            /** Format: date-time */
+            created_at: string;
+            /** Format: int64 */
+            id: number;
+            is_active: boolean;
+            name: string;
+            /**
+             * Format: int64
+             * @description SKUs of the product, sold or not.
+             */
+            sku_count: number;
+            slug: string;
+            /**
+             * Format: int64
+             * @description Units left to sell, over all its SKUs.
+             */
+            stock: number;
+            /** Format: date-time */
+            updated_at: string;
+        };
         AdminProductView: {
             /** Format: date-time */
             created_at: string;
@@ -438,7 +478,7 @@ export interface components {
             updated_at: string;
         };
         AdminSkuView: {
-            attributes: Record<string, never>;
+            attributes: Record<string, unknown>;
             code: string;
             /**
              * Format: int64
@@ -572,7 +612,7 @@ export interface components {
             currency: string;
         };
         NewSku: {
-            attributes?: Record<string, never>;
+            attributes?: Record<string, unknown>;
             /** @description 1 to 64 printable characters without spaces, unique. */
             code: string;
             /** @description Minor units by market code, e.g. `{"us": 1999}`: 0 to 10^12. */
@@ -619,6 +659,36 @@ export interface components {
             total_minor: number;
             /** Format: date-time */
             updated_at: string;
+        };
+        /** @description `{"items": [...], "page": 1, "per_page": 20, "total": 57}`. */
+        Paginated_AdminProductSummary: {
+            items: {
+                /** Format: date-time */
+                created_at: string;
+                /** Format: int64 */
+                id: number;
+                is_active: boolean;
+                name: string;
+                /**
+                 * Format: int64
+                 * @description SKUs of the product, sold or not.
+                 */
+                sku_count: number;
+                slug: string;
+                /**
+                 * Format: int64
+                 * @description Units left to sell, over all its SKUs.
+                 */
+                stock: number;
+                /** Format: date-time */
+                updated_at: string;
+            }[];
+            /** Format: int64 */
+            page: number;
+            /** Format: int64 */
+            per_page: number;
+            /** Format: int64 */
+            total: number;
         };
         /** @description `{"items": [...], "page": 1, "per_page": 20, "total": 57}`. */
         Paginated_OrderView: {
@@ -720,7 +790,7 @@ export interface components {
             postal_code: string;
         };
         SkuView: {
-            attributes: Record<string, never>;
+            attributes: Record<string, unknown>;
             code: string;
             /** Format: int64 */
             id: number;
@@ -798,6 +868,81 @@ export interface operations {
             };
             /** @description `forbidden` (role) or `market_mismatch` */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `validation_failed`, naming each invalid field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `dependency_unavailable` or `auth_unavailable`, with `Retry-After` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    admin_get_order: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderView"];
+                };
+            };
+            /** @description malformed request: a body that is not JSON, a missing or malformed header, an unknown market */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `missing_token`, `invalid_token`, `token_expired`, `token_revoked` or `user_inactive` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `forbidden` (role) or `market_mismatch` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `not_found` */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -904,6 +1049,77 @@ export interface operations {
             };
             /** @description `unsupported_media_type`: the body is not `application/json` */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `validation_failed`, naming each invalid field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `dependency_unavailable` or `auth_unavailable`, with `Retry-After` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    admin_list_products: {
+        parameters: {
+            query?: {
+                /** @description From 1. */
+                page?: string | null;
+                /** @description 1 to 100 (larger is clamped to 100). */
+                per_page?: string | null;
+                /** @description Text the name or slug contains (case-insensitive), at most 100 characters. */
+                q?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Paginated_AdminProductSummary"];
+                };
+            };
+            /** @description malformed request: a body that is not JSON, a missing or malformed header, an unknown market */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `missing_token`, `invalid_token`, `token_expired`, `token_revoked` or `user_inactive` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `forbidden` (role) or `market_mismatch` */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

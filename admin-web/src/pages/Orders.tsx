@@ -1,0 +1,91 @@
+import { useEffect, useState } from "react";
+import { Link, useSearchParams } from "react-router-dom";
+
+import type { CommerceComponents } from "@shop/client";
+
+import { describe, money, shop, unwrap } from "../api";
+import { ErrorBanner, Pager, Timestamp } from "../components/common";
+
+type Page = CommerceComponents["schemas"]["Paginated_OrderView"];
+export const STATUSES = ["pending", "confirmed", "processing", "shipped", "delivered", "cancelled"] as const;
+
+export function Orders() {
+  const [params, setParams] = useSearchParams();
+  const status = params.get("status") ?? "";
+  const page = Number(params.get("page") ?? "1");
+  const [list, setList] = useState<Page | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    setError(null);
+    unwrap(
+      shop.commerce.GET("/api/v1/admin/orders", {
+        params: { query: { status: status || null, page: String(page), per_page: "20" } },
+      }),
+    )
+      .then(setList)
+      .catch((failure) => setError(describe(failure)));
+  }, [status, page]);
+
+  return (
+    <section>
+      <h1>Orders</h1>
+      <div className="toolbar">
+        <label>
+          Status{" "}
+          <select
+            aria-label="status"
+            value={status}
+            onChange={(e) => setParams(e.target.value ? { status: e.target.value } : {})}
+          >
+            <option value="">any</option>
+            {STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      <ErrorBanner message={error} />
+      {list && (
+        <>
+          <table>
+            <thead>
+              <tr>
+                <th>Order</th>
+                <th>Status</th>
+                <th>Market</th>
+                <th>Total</th>
+                <th>Placed</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.items.map((order) => (
+                <tr key={order.id}>
+                  <td>
+                    <Link to={`/orders/${order.id}`}>{order.order_number}</Link>
+                  </td>
+                  <td>
+                    <span className={`status status-${order.status}`}>{order.status}</span>
+                  </td>
+                  <td>{order.market}</td>
+                  <td>{money(order.total_minor, order.currency)}</td>
+                  <td>
+                    <Timestamp value={order.created_at} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <Pager
+            page={list.page}
+            perPage={list.per_page}
+            total={list.total}
+            onPage={(next) => setParams({ ...(status ? { status } : {}), page: String(next) })}
+          />
+        </>
+      )}
+    </section>
+  );
+}
