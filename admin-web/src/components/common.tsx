@@ -67,3 +67,41 @@ export function Pager({
 export function Timestamp({ value }: { value: string }) {
   return <time dateTime={value}>{new Date(value).toLocaleString("en-GB", { timeZone: "UTC" })} UTC</time>;
 }
+
+/** A page of a paginated list, as every list route answers it. */
+export interface ListPage<T> {
+  items: T[];
+  page: number;
+  per_page: number;
+  total: number;
+}
+
+/** A list page as a table, one row per item, with the pager beneath. */
+export function PagedTable<T>({
+  list,
+  headings,
+  row,
+  onPage,
+}: {
+  list: ListPage<T> | null;
+  headings: string[];
+  row: (item: T) => ReactElement;
+  onPage: (page: number) => void;
+}) {
+  if (!list) return null;
+  return (
+    <>
+      <table>
+        <thead>
+          <tr>
+            {headings.map((heading) => (
+              <th key={heading}>{heading}</th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{list.items.map(row)}</tbody>
+      </table>
+      <Pager page={list.page} perPage={list.per_page} total={list.total} onPage={onPage} />
+    </>
+  );
+}

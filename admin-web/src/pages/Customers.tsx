@@ -1,12 +1,9 @@
-import { type FormEvent, useEffect, useState } from "react";
+import { type FormEvent, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
 
-import type { AuthComponents } from "@shop/client";
-
-import { describe, shop, unwrap } from "../api";
-import { ErrorBanner, Pager, Timestamp } from "../components/common";
-
-type Page = AuthComponents["schemas"]["Paginated_UserView"];
+import { shop, unwrap } from "../api";
+import { ErrorBanner, PagedTable, Timestamp } from "../components/common";
+import { useLoaded } from "../loaded";
 
 /** A search: a user id, a phone number (with +) or an email address. */
 function searchQuery(text: string): { phone?: string; email?: string } {
@@ -22,19 +19,15 @@ export function Customers() {
   const find = params.get("find") ?? "";
   const page = Number(params.get("page") ?? "1");
   const [text, setText] = useState(find);
-  const [list, setList] = useState<Page | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
-  useEffect(() => {
-    setError(null);
-    unwrap(
-      shop.auth.GET("/api/v1/admin/users", {
-        params: { query: { ...searchQuery(find), page: String(page), per_page: "20" } },
-      }),
-    )
-      .then(setList)
-      .catch((failure) => setError(describe(failure)));
-  }, [find, page]);
+  const [list, error] = useLoaded(
+    () =>
+      unwrap(
+        shop.auth.GET("/api/v1/admin/users", {
+          params: { query: { ...searchQuery(find), page: String(page), per_page: "20" } },
+        }),
+      ),
+    [find, page],
+  );
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -60,44 +53,25 @@ export function Customers() {
         <button type="submit">Find</button>
       </form>
       <ErrorBanner message={error} />
-      {list && (
-        <>
-          <table>
-            <thead>
-              <tr>
-                <th>Id</th>
-                <th>Phone</th>
-                <th>Email</th>
-                <th>Role</th>
-                <th>Active</th>
-                <th>Since</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.items.map((user) => (
-                <tr key={user.id}>
-                  <td>
-                    <Link to={`/customers/${user.id}`}>{user.id}</Link>
-                  </td>
-                  <td>{user.phone ?? ""}</td>
-                  <td>{user.email ?? ""}</td>
-                  <td>{user.role}</td>
-                  <td>{user.is_active ? "yes" : "deactivated"}</td>
-                  <td>
-                    <Timestamp value={user.created_at} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          <Pager
-            page={list.page}
-            perPage={list.per_page}
-            total={list.total}
-            onPage={(next) => setParams({ ...(find ? { find } : {}), page: String(next) })}
-          />
-        </>
-      )}
+      <PagedTable
+        list={list}
+        headings={["Id", "Phone", "Email", "Role", "Active", "Since"]}
+        row={(user) => (
+          <tr key={user.id}>
+            <td>
+              <Link to={`/customers/${user.id}`}>{user.id}</Link>
+            </td>
+            <td>{user.phone ?? ""}</td>
+            <td>{user.email ?? ""}</td>
+            <td>{user.role}</td>
+            <td>{user.is_active ? "yes" : "deactivated"}</td>
+            <td>
+              <Timestamp value={user.created_at} />
+            </td>
+          </tr>
+        )}
+        onPage={(next) => setParams({ ...(find ? { find } : {}), page: String(next) })}
+      />
     </section>
   );
 }

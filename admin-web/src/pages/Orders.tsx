@@ -1,31 +1,23 @@
-import { useEffect, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 
-import type { CommerceComponents } from "@shop/client";
-
-import { describe, money, shop, unwrap } from "../api";
-import { ErrorBanner, Pager, Timestamp } from "../components/common";
-
-type Page = CommerceComponents["schemas"]["Paginated_OrderView"];
+import { money, shop, unwrap } from "../api";
+import { ErrorBanner, PagedTable, Timestamp } from "../components/common";
+import { useLoaded } from "../loaded";
 export const STATUSES = ["pending", "confirmed", "processing", "shipped", "delivered", "cancelled"] as const;
 
 export function Orders() {
   const [params, setParams] = useSearchParams();
   const status = params.get("status") ?? "";
   const page = Number(params.get("page") ?? "1");
-  const [list, setList] = useState<Page | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
-  useEffect(() => {
-    setError(null);
-    unwrap(
-      shop.commerce.GET("/api/v1/admin/orders", {
-        params: { query: { status: status || null, page: String(page), per_page: "20" } },
-      }),
-    )
-      .then(setList)
-      .catch((failure) => setError(describe(failure)));
-  }, [status, page]);
+  const [list, error] = useLoaded(
+    () =>
+      unwrap(
+        shop.commerce.GET("/api/v1/admin/orders", {
+          params: { query: { status: status || null, page: String(page), per_page: "20" } },
+        }),
+      ),
+    [status, page],
+  );
 
   return (
     <section>
@@ -48,44 +40,26 @@ export function Orders() {
         </label>
       </div>
       <ErrorBanner message={error} />
-      {list && (
-        <>
-          <table>
-            <thead>
-              <tr>
-                <th>Order</th>
-                <th>Status</th>
-                <th>Market</th>
-                <th>Total</th>
-                <th>Placed</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.items.map((order) => (
-                <tr key={order.id}>
-                  <td>
-                    <Link to={`/orders/${order.id}`}>{order.order_number}</Link>
-                  </td>
-                  <td>
-                    <span className={`status status-${order.status}`}>{order.status}</span>
-                  </td>
-                  <td>{order.market}</td>
-                  <td>{money(order.total_minor, order.currency)}</td>
-                  <td>
-                    <Timestamp value={order.created_at} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          <Pager
-            page={list.page}
-            perPage={list.per_page}
-            total={list.total}
-            onPage={(next) => setParams({ ...(status ? { status } : {}), page: String(next) })}
-          />
-        </>
-      )}
+      <PagedTable
+        list={list}
+        headings={["Order", "Status", "Market", "Total", "Placed"]}
+        row={(order) => (
+          <tr key={order.id}>
+            <td>
+              <Link to={`/orders/${order.id}`}>{order.order_number}</Link>
+            </td>
+            <td>
+              <span className={`status status-${order.status}`}>{order.status}</span>
+            </td>
+            <td>{order.market}</td>
+            <td>{money(order.total_minor, order.currency)}</td>
+            <td>
+              <Timestamp value={order.created_at} />
+            </td>
+          </tr>
+        )}
+        onPage={(next) => setParams({ ...(status ? { status } : {}), page: String(next) })}
+      />
     </section>
   );
 }

@@ -1,12 +1,10 @@
-import { type FormEvent, useEffect, useState } from "react";
+import { type FormEvent, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 
-import type { CommerceComponents } from "@shop/client";
+import { shop, unwrap } from "../api";
+import { ErrorBanner, PagedTable } from "../components/common";
+import { useLoaded } from "../loaded";
 
-import { describe, shop, unwrap } from "../api";
-import { ErrorBanner, Pager } from "../components/common";
-
-type Page = CommerceComponents["schemas"]["Paginated_AdminProductSummary"];
 const PER_PAGE = 20;
 
 export function Products() {
@@ -14,19 +12,15 @@ export function Products() {
   const q = params.get("q") ?? "";
   const page = Number(params.get("page") ?? "1");
   const [search, setSearch] = useState(q);
-  const [list, setList] = useState<Page | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
-  useEffect(() => {
-    setError(null);
-    unwrap(
-      shop.commerce.GET("/api/v1/admin/products", {
-        params: { query: { q: q || null, page: String(page), per_page: String(PER_PAGE) } },
-      }),
-    )
-      .then(setList)
-      .catch((failure) => setError(describe(failure)));
-  }, [q, page]);
+  const [list, error] = useLoaded(
+    () =>
+      unwrap(
+        shop.commerce.GET("/api/v1/admin/products", {
+          params: { query: { q: q || null, page: String(page), per_page: String(PER_PAGE) } },
+        }),
+      ),
+    [q, page],
+  );
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -51,40 +45,22 @@ export function Products() {
         <button type="submit">Search</button>
       </form>
       <ErrorBanner message={error} />
-      {list && (
-        <>
-          <table>
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Slug</th>
-                <th>SKUs</th>
-                <th>Stock</th>
-                <th>Sold</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.items.map((product) => (
-                <tr key={product.id}>
-                  <td>
-                    <Link to={`/products/${product.id}`}>{product.name}</Link>
-                  </td>
-                  <td>{product.slug}</td>
-                  <td>{product.sku_count}</td>
-                  <td>{product.stock}</td>
-                  <td>{product.is_active ? "yes" : "hidden"}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          <Pager
-            page={list.page}
-            perPage={list.per_page}
-            total={list.total}
-            onPage={(next) => setParams({ ...(q ? { q } : {}), page: String(next) })}
-          />
-        </>
-      )}
+      <PagedTable
+        list={list}
+        headings={["Name", "Slug", "SKUs", "Stock", "Sold"]}
+        row={(product) => (
+          <tr key={product.id}>
+            <td>
+              <Link to={`/products/${product.id}`}>{product.name}</Link>
+            </td>
+            <td>{product.slug}</td>
+            <td>{product.sku_count}</td>
+            <td>{product.stock}</td>
+            <td>{product.is_active ? "yes" : "hidden"}</td>
+          </tr>
+        )}
+        onPage={(next) => setParams({ ...(q ? { q } : {}), page: String(next) })}
+      />
     </section>
   );
 }

@@ -1,8 +1,9 @@
 //! `cargo xtask compose-e2e`: the deployed shape, tested. The compose stack
 //! (docker-compose.yml: two replicas of each service behind the gateway) is
 //! built and brought up on free host ports, the end-to-end journeys, the
-//! OpenAPI contract checks (schemathesis) and the TypeScript client's suite
-//! run against it through its gateway, then everything is removed
+//! OpenAPI contract checks (schemathesis), the TypeScript client's suite and
+//! the admin panel's (Playwright, served by the gateway image) run against
+//! it through its gateway, then everything is removed
 //! (containers, networks, volumes); the containers' logs are kept when
 //! something fails.
 //! A second pass does the same with auth-service on the compose Redis
@@ -104,6 +105,7 @@ pub fn run(options: &ComposeE2eOptions) -> anyhow::Result<()> {
     let journeys = crate::built_test_binary("e2e", "journeys")?;
     let contract = crate::built_test_binary("e2e", "contract")?;
     let clients = crate::built_test_binary("e2e", "clients")?;
+    let admin_panel = crate::built_test_binary("e2e", "admin_panel")?;
     let shapes: &[Shape] = if options.default_shape_only {
         &[Shape::Default]
     } else {
@@ -123,6 +125,7 @@ pub fn run(options: &ComposeE2eOptions) -> anyhow::Result<()> {
             run_end_to_end(&project, &journeys, "the journeys")?;
             run_end_to_end(&project, &contract, "the OpenAPI contract (schemathesis)")?;
             run_end_to_end(&project, &clients, "the TypeScript client's suite")?;
+            run_end_to_end(&project, &admin_panel, "the admin panel's suite")?;
             shape.verify(&project)
         });
         if let Err(error) = outcome {
