@@ -2,6 +2,7 @@
 //! PostgreSQL and Redis. One binary, one module per area.
 
 mod admin;
+mod admin_reads;
 mod cart;
 mod catalog;
 mod checkout;
