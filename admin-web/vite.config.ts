@@ -1,3 +1,5 @@
+import { fileURLToPath } from "node:url";
+
 import react from "@vitejs/plugin-react";
 import { defineConfig } from "vite";
 
@@ -8,6 +10,11 @@ import { defineConfig } from "vite";
 export default defineConfig({
   base: "/admin/",
   plugins: [react()],
+  // The typed client from its source folder (its own dependencies resolve
+  // from clients/typescript/node_modules): no package link to keep in sync.
+  resolve: {
+    alias: { "@shop/client": fileURLToPath(new URL("../clients/typescript/src", import.meta.url)) },
+  },
   build: {
     outDir: "dist/admin",
     emptyOutDir: true,

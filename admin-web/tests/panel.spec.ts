@@ -95,6 +95,16 @@ test("a product is created with a SKU and two market prices, field errors shown 
   await expect(row).toContainText("€45.50");
   await shot(page, "product");
 
+  // A second SKU, added to the product.
+  const addSku = page.getByRole("form", { name: "add a SKU" });
+  await addSku.getByLabel("Code", { exact: true }).fill(`${slug}-black`);
+  await addSku.getByLabel("Attributes (name=value, ...)").fill("finish=black");
+  await addSku.getByLabel("Stock", { exact: true }).fill("3");
+  await addSku.getByLabel(/Price in United States/).fill("39.99");
+  await addSku.getByRole("button", { name: "Add SKU" }).click();
+  await expect(page.getByRole("row", { name: `SKU ${slug}-black` })).toContainText("$39.99");
+  await expect(addSku.getByLabel("Code", { exact: true })).toHaveValue("");
+
   // Edited: a new name, saved.
   await page.getByLabel("Name", { exact: true }).fill("Brass reading lamp");
   await page.getByRole("button", { name: "Save" }).click();

@@ -12,7 +12,7 @@ use anyhow::{Context as _, ensure};
 use crate::workspace_root;
 
 /// Every Node package, by folder.
-/// The client first: the panel's install links to it.
+/// The client first: the panel builds from its source and dependencies.
 pub const PACKAGES: &[&str] = &["clients/typescript", "admin-web"];
 
 pub fn client_dir() -> PathBuf {

@@ -4,6 +4,7 @@ import { useParams } from "react-router-dom";
 import type { CommerceComponents } from "@shop/client";
 
 import { describe, fieldErrors, money, shop, unwrap } from "../api";
+import { type SkuDraft, SkuFields, emptySku, newSku } from "../components/SkuFields";
 import { ErrorBanner, Field, Timestamp } from "../components/common";
 import { type Market, formatAttributes, useMarkets } from "../markets";
 
@@ -51,7 +52,58 @@ export function ProductDetail() {
           ))}
         </tbody>
       </table>
+      <NewSkuForm productId={product.id} markets={markets} onAdded={setProduct} />
     </section>
+  );
+}
+
+/** Another SKU for the product: its code, attributes, stock and prices. */
+function NewSkuForm({
+  productId,
+  markets,
+  onAdded,
+}: {
+  productId: number;
+  markets: Market[];
+  onAdded: (product: Product) => void;
+}) {
+  const [draft, setDraft] = useState<SkuDraft>(emptySku);
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [error, setError] = useState<string | null>(null);
+  const add = async (event: FormEvent) => {
+    event.preventDefault();
+    setErrors({});
+    setError(null);
+    try {
+      onAdded(
+        await unwrap(
+          shop.commerce.POST("/api/v1/admin/products/{id}/skus", {
+            params: { path: { id: productId } },
+            body: newSku(draft),
+          }),
+        ),
+      );
+      setDraft(emptySku());
+    } catch (failure) {
+      setErrors(fieldErrors(failure));
+      setError(describe(failure));
+    }
+  };
+  return (
+    <form onSubmit={add} aria-label="add a SKU" noValidate>
+      <h2>Add a SKU</h2>
+      <ErrorBanner message={error} />
+      <SkuFields
+        draft={draft}
+        onChange={(change) => setDraft((current) => ({ ...current, ...change }))}
+        errors={errors}
+        prefix=""
+        markets={markets}
+      />
+      <div className="actions">
+        <button type="submit">Add SKU</button>
+      </div>
+    </form>
   );
 }
 

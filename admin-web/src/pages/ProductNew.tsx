@@ -2,24 +2,9 @@ import { type FormEvent, useState } from "react";
 import { useNavigate } from "react-router-dom";
 
 import { describe, fieldErrors, shop, unwrap } from "../api";
+import { type SkuDraft, SkuFields, emptySku, newSku } from "../components/SkuFields";
 import { ErrorBanner, Field } from "../components/common";
-import { parseAttributes, useMarkets } from "../markets";
-
-interface SkuDraft {
-  code: string;
-  attributes: string;
-  stock: string;
-  /** Major units as typed, by market code; empty means not sold there. */
-  prices: Record<string, string>;
-}
-
-const emptySku = (): SkuDraft => ({ code: "", attributes: "", stock: "0", prices: {} });
-
-/** `12.50` as 1250 minor units; anything else is left for the API to refuse. */
-function minorUnits(text: string): number {
-  const value = Number(text.replace(",", "."));
-  return Number.isFinite(value) ? Math.round(value * 100) : Number.NaN;
-}
+import { useMarkets } from "../markets";
 
 export function ProductNew() {
   const markets = useMarkets();
@@ -45,16 +30,7 @@ export function ProductNew() {
             slug,
             name,
             description,
-            skus: skus.map((sku) => ({
-              code: sku.code,
-              attributes: parseAttributes(sku.attributes),
-              stock: Number(sku.stock),
-              prices: Object.fromEntries(
-                Object.entries(sku.prices)
-                  .filter(([, amount]) => amount.trim() !== "")
-                  .map(([market, amount]) => [market, minorUnits(amount)]),
-              ),
-            })),
+            skus: skus.map(newSku),
           },
         }),
       );
@@ -84,35 +60,13 @@ export function ProductNew() {
         {skus.map((sku, index) => (
           <fieldset key={index} aria-label={`SKU ${index + 1}`}>
             <legend>SKU {index + 1}</legend>
-            <Field label="Code" error={errors[`skus[${index}].code`]}>
-              <input value={sku.code} onChange={(e) => updateSku(index, { code: e.target.value })} />
-            </Field>
-            <Field label="Attributes (name=value, ...)" error={errors[`skus[${index}].attributes`]}>
-              <input value={sku.attributes} onChange={(e) => updateSku(index, { attributes: e.target.value })} />
-            </Field>
-            <Field label="Stock" error={errors[`skus[${index}].stock`]}>
-              <input
-                type="number"
-                value={sku.stock}
-                onChange={(e) => updateSku(index, { stock: e.target.value })}
-              />
-            </Field>
-            <div className="prices">
-              {markets.map((market) => (
-                <Field
-                  key={market.code}
-                  label={`Price in ${market.name} (${market.currency})`}
-                  error={errors[`skus[${index}].prices.${market.code}`]}
-                >
-                  <input
-                    inputMode="decimal"
-                    value={sku.prices[market.code] ?? ""}
-                    placeholder="not sold"
-                    onChange={(e) => updateSku(index, { prices: { ...sku.prices, [market.code]: e.target.value } })}
-                  />
-                </Field>
-              ))}
-            </div>
+            <SkuFields
+              draft={sku}
+              onChange={(change) => updateSku(index, change)}
+              errors={errors}
+              prefix={`skus[${index}].`}
+              markets={markets}
+            />
             {skus.length > 1 && (
               <button type="button" className="secondary" onClick={() => setSkus((all) => all.filter((_, i) => i !== index))}>
                 Remove SKU

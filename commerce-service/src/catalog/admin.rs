@@ -89,6 +89,45 @@ fn is_slug(slug: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+fn is_sku_code(code: &str) -> bool {
+    !code.is_empty() && code.len() <= 64 && code.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Checks one new SKU; its fields are named `{prefix}code`, ...
+fn validate_sku(
+    sku: &NewSku,
+    prefix: &str,
+    markets: &HashSet<String>,
+    errors: &mut Vec<FieldError>,
+) {
+    let field = |name: &str| format!("{prefix}{name}");
+    if !is_sku_code(sku.code.trim()) {
+        errors.push(FieldError::new(
+            field("code"),
+            "1 to 64 printable characters without spaces",
+        ));
+    }
+    if sku.attributes.as_ref().is_some_and(|a| !a.is_object()) {
+        errors.push(FieldError::new(field("attributes"), "must be an object"));
+    }
+    if !(0..=MAX_STOCK).contains(&sku.stock) {
+        errors.push(FieldError::new(field("stock"), "must be 0 to 1000000000"));
+    }
+    for (market, amount) in &sku.prices {
+        if !markets.contains(market) {
+            errors.push(FieldError::new(
+                field(&format!("prices.{market}")),
+                "no such market",
+            ));
+        } else if !(0..=MAX_AMOUNT_MINOR).contains(amount) {
+            errors.push(FieldError::new(
+                field(&format!("prices.{market}")),
+                "must be 0 to 10^12 minor units",
+            ));
+        }
+    }
+}
+
 /// Checks a new product against the rules and the known markets.
 pub fn validate_product(body: &CreateProduct, markets: &HashSet<String>) -> Vec<FieldError> {
     let mut errors = Vec::new();
@@ -105,34 +144,11 @@ pub fn validate_product(body: &CreateProduct, markets: &HashSet<String>) -> Vec<
     }
     let mut codes = HashSet::new();
     for (index, sku) in body.skus.iter().enumerate() {
-        let field = |name: &str| format!("skus[{index}].{name}");
+        let prefix = format!("skus[{index}].");
+        validate_sku(sku, &prefix, markets, &mut errors);
         let code = sku.code.trim();
-        if code.is_empty() || code.len() > 64 || !code.bytes().all(|b| b.is_ascii_graphic()) {
-            errors.push(FieldError::new(
-                field("code"),
-                "1 to 64 printable characters without spaces",
-            ));
-        } else if !codes.insert(code.to_owned()) {
-            errors.push(FieldError::new(field("code"), "appears twice"));
-        }
-        if sku.attributes.as_ref().is_some_and(|a| !a.is_object()) {
-            errors.push(FieldError::new(field("attributes"), "must be an object"));
-        }
-        if !(0..=MAX_STOCK).contains(&sku.stock) {
-            errors.push(FieldError::new(field("stock"), "must be 0 to 1000000000"));
-        }
-        for (market, amount) in &sku.prices {
-            if !markets.contains(market) {
-                errors.push(FieldError::new(
-                    field(&format!("prices.{market}")),
-                    "no such market",
-                ));
-            } else if !(0..=MAX_AMOUNT_MINOR).contains(amount) {
-                errors.push(FieldError::new(
-                    field(&format!("prices.{market}")),
-                    "must be 0 to 10^12 minor units",
-                ));
-            }
+        if is_sku_code(code) && !codes.insert(code.to_owned()) {
+            errors.push(FieldError::new(format!("{prefix}code"), "appears twice"));
         }
     }
     errors
@@ -196,17 +212,52 @@ pub async fn create_product(
             .on_constraint::<ApiError>("products_slug_key", || {
                 Problem::new(ErrorCode::SlugTaken, "a product with this slug exists")
             })?;
-    // Two products created at once whose SKU codes overlap in another order
-    // would each wait for a code the other inserted first: a deadlock. The
-    // codes are locked first, in one order, so the second waits for the
-    // first and then fails with `sku_code_taken`.
-    let codes: Vec<String> = body
-        .skus
-        .iter()
-        .map(|sku| sku.code.trim().to_owned())
-        .collect();
+    insert_skus(&mut tx, product_id, &body.skus).await?;
+    tx.commit().bounded().await?;
+    product_view(db, product_id).await
+}
+
+/// Adds a SKU, with its stock and prices, to an existing product: `404`
+/// for an unknown product, `409 sku_code_taken`, `422` as at creation (a
+/// product has at most 100 SKUs).
+pub async fn add_sku(
+    db: &PgPool,
+    markets: &Markets,
+    product_id: ProductId,
+    body: &NewSku,
+) -> Result<AdminProductView, ApiError> {
+    let known: HashSet<String> = markets.all().await?.keys().cloned().collect();
+    let mut errors = Vec::new();
+    validate_sku(body, "", &known, &mut errors);
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors).into());
+    }
+    let mut tx = db.begin().bounded().await?;
+    // The product's row is locked so that two additions count its SKUs
+    // one after the other.
+    let sku_count = queries::lock_product_counting_skus(&mut *tx, product_id)
+        .await?
+        .ok_or_else(Problem::not_found)?;
+    if sku_count >= 100 {
+        return Err(Problem::invalid_field("code", "a product has at most 100 SKUs").into());
+    }
+    insert_skus(&mut tx, product_id, std::slice::from_ref(body)).await?;
+    tx.commit().bounded().await?;
+    product_view(db, product_id).await
+}
+
+/// Inserts SKUs with their prices. Two transactions whose SKU codes
+/// overlap in another order would each wait for a code the other inserted
+/// first: a deadlock. The codes are locked first, in one order, so the
+/// second waits for the first and then fails with `sku_code_taken`.
+async fn insert_skus(
+    tx: &mut sqlx::PgConnection,
+    product_id: ProductId,
+    skus: &[NewSku],
+) -> Result<(), ApiError> {
+    let codes: Vec<String> = skus.iter().map(|sku| sku.code.trim().to_owned()).collect();
     queries::lock_sku_codes(&mut *tx, &codes).await?;
-    for sku in &body.skus {
+    for sku in skus {
         let attributes = sku
             .attributes
             .clone()
@@ -226,8 +277,7 @@ pub async fn create_product(
             queries::upsert_price(&mut *tx, sku_id, market, *amount).await?;
         }
     }
-    tx.commit().bounded().await?;
-    product_view(db, product_id).await
+    Ok(())
 }
 
 /// Changes a product's name, description or whether it is sold.

@@ -242,6 +242,23 @@ pub async fn lock_sku_codes(db: impl PgExecutor<'_>, codes: &[String]) -> sqlx::
     .map(|_| ())
 }
 
+/// Locks a product's row for the transaction and counts its SKUs; `None`
+/// when there is no such product.
+#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
+pub async fn lock_product_counting_skus(
+    db: impl PgExecutor<'_>,
+    id: ProductId,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        r#"select (select count(*) from skus where product_id = p.id) as "count!"
+           from products p where p.id = $1 for update"#,
+        id.0
+    )
+    .fetch_optional(db)
+    .bounded()
+    .await
+}
+
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn insert_sku(
     db: impl PgExecutor<'_>,

@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::caller::Admin;
-use crate::catalog::admin::{self as catalog_admin, CreateProduct, UpdateProduct};
+use crate::catalog::admin::{self as catalog_admin, CreateProduct, NewSku, UpdateProduct};
 use crate::catalog::markets::Markets;
 use crate::catalog::views::{AdminProductSummary, AdminProductView, AdminSkuView};
 use crate::error::ApiError;
@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_products, create_product))
         .routes(routes!(get_product, update_product))
+        .routes(routes!(add_sku))
         .routes(routes!(set_sku_stock))
         .routes(routes!(set_sku_price))
         .routes(routes!(list_all_orders))
@@ -121,6 +122,21 @@ async fn update_product(
     Ok(axum::Json(
         catalog_admin::update_product(&db, ProductId(id), &body).await?,
     ))
+}
+
+/// Adds a SKU, with its stock and prices, to a product.
+#[utoipa::path(post, path = "/api/v1/admin/products/{id}/skus", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = NewSku,
+    responses((status = 201, body = AdminProductView), (status = 409, description = "`sku_code_taken`")))]
+async fn add_sku(
+    State(db): State<PgPool>,
+    State(markets): State<Markets>,
+    _admin: Admin,
+    Path(Id(id)): Path<Id>,
+    Json(body): Json<NewSku>,
+) -> Result<(StatusCode, axum::Json<AdminProductView>), ApiError> {
+    let product = catalog_admin::add_sku(&db, &markets, ProductId(id), &body).await?;
+    Ok((StatusCode::CREATED, axum::Json(product)))
 }
 
 /// Sets a SKU's stock.

@@ -20,6 +20,7 @@ async fn admin_routes_refuse_customers(pool: PgPool) {
         (Method::POST, "/api/v1/admin/orders/1/status"),
         (Method::GET, "/api/v1/admin/products"),
         (Method::GET, "/api/v1/admin/orders/1"),
+        (Method::POST, "/api/v1/admin/products/1/skus"),
     ];
     for (method, path) in routes {
         let body = (method != Method::GET).then(|| json!({}));

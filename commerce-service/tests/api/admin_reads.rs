@@ -120,3 +120,85 @@ async fn admins_read_any_customers_order(pool: PgPool) {
     )
     .await;
 }
+
+#[sqlx::test(migrator = "commerce_service::MIGRATOR")]
+async fn admins_add_a_sku_to_a_product_with_its_stock_and_prices(pool: PgPool) {
+    let stack = spawn(pool).await;
+    let admin = stack.admin_token().await;
+    let kettle = stack
+        .create_item(&admin, "kettle", 4, json!({"us": 2500}))
+        .await;
+    let other = stack
+        .create_item(&admin, "teapot", 1, json!({"us": 900}))
+        .await;
+    let path = format!("/api/v1/admin/products/{}/skus", kettle.product_id);
+    let add = |body| stack.call(Method::POST, &path, &admin, Some(body));
+
+    let (status, product) = read(
+        add(json!({"code": "kettle-red", "attributes": {"colour": "red"}, "stock": 6, "prices": {"us": 2700, "eu": 2400}}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{product}");
+    let skus = product["skus"].as_array().unwrap();
+    assert_eq!(skus.len(), 2, "{product}");
+    let red = skus.iter().find(|sku| sku["code"] == "kettle-red").unwrap();
+    assert_eq!(red["stock"], 6);
+    assert_eq!(red["attributes"], json!({"colour": "red"}));
+    assert_eq!(red["prices"], json!({"us": 2700, "eu": 2400}));
+    // The storefront sells it at once.
+    let (_, shown) = read(
+        stack
+            .client
+            .get(stack.url(&format!("/api/v1/products/{}", kettle.product_id)))
+            .header("x-market", "eu")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(shown["skus"][0]["price"]["amount_minor"], 2400, "{shown}");
+
+    expect_problem(
+        add(json!({"code": "teapot-sku", "stock": 1, "prices": {}})).await,
+        409,
+        "sku_code_taken",
+    )
+    .await;
+    let body = expect_problem(
+        add(json!({"code": "has space", "stock": -1, "prices": {"mars": 1}})).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["code", "stock", "prices.mars"]);
+    expect_problem(
+        stack
+            .call(
+                Method::POST,
+                "/api/v1/admin/products/999999/skus",
+                &admin,
+                Some(json!({"code": "lost", "stock": 1, "prices": {}})),
+            )
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+    let (_, teapot) = read(
+        stack
+            .get(
+                &format!("/api/v1/admin/products/{}", other.product_id),
+                &admin,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(teapot["skus"].as_array().unwrap().len(), 1);
+}
