@@ -15,6 +15,7 @@
 //! saw. `lines_version` (the version at which the non-money part last
 //! changed) tells a checkout whether only money moved since then.
 
+use common::etag::{EntityTag, entity_tags};
 use sha2::{Digest as _, Sha256};
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
@@ -150,7 +151,7 @@ impl Seen {
             return Ok(Self::Any);
         }
         let mut versions = Vec::new();
-        for tag in entity_tags(header)? {
+        for tag in entity_tags(header).ok_or(MalformedIfMatch)? {
             if let EntityTag::Strong(opaque) = tag {
                 versions.push(version_of(opaque).unwrap_or(-1));
             }
@@ -189,66 +190,9 @@ pub fn etag(version: i64) -> String {
     format!("\"{version}\"")
 }
 
-/// Whether `If-None-Match` names this version (weak comparison, as RFC
-/// 9110 §13.1.2 asks): then a read answers `304`. A malformed header is
-/// ignored (the full answer is always safe).
+/// Whether `If-None-Match` names this version: then a read answers `304`.
 pub fn not_modified(if_none_match: &str, version: i64) -> bool {
-    let header = if_none_match.trim();
-    if header == "*" {
-        return true;
-    }
-    let current = version.to_string();
-    entity_tags(header).is_ok_and(|tags| {
-        tags.iter().any(|tag| match tag {
-            EntityTag::Strong(opaque) | EntityTag::Weak(opaque) => *opaque == current,
-        })
-    })
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum EntityTag<'a> {
-    Strong(&'a str),
-    Weak(&'a str),
-}
-
-/// `1#entity-tag`: comma-separated `"opaque"` or `W/"opaque"`.
-fn entity_tags(header: &str) -> Result<Vec<EntityTag<'_>>, MalformedIfMatch> {
-    let mut tags = Vec::new();
-    let mut rest = header.trim();
-    while !rest.is_empty() {
-        let (weak, quoted) = match rest.strip_prefix("W/") {
-            Some(after) => (true, after),
-            None => (false, rest),
-        };
-        let inner = quoted.strip_prefix('"').ok_or(MalformedIfMatch)?;
-        let end = inner.find('"').ok_or(MalformedIfMatch)?;
-        let opaque = &inner[..end];
-        // etagc: visible characters but the double quote.
-        if !opaque
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
-        {
-            return Err(MalformedIfMatch);
-        }
-        tags.push(if weak {
-            EntityTag::Weak(opaque)
-        } else {
-            EntityTag::Strong(opaque)
-        });
-        rest = inner[end + 1..].trim_start();
-        if let Some(after) = rest.strip_prefix(',') {
-            rest = after.trim_start();
-            if rest.is_empty() {
-                return Err(MalformedIfMatch);
-            }
-        } else if !rest.is_empty() {
-            return Err(MalformedIfMatch);
-        }
-    }
-    if tags.is_empty() {
-        return Err(MalformedIfMatch);
-    }
-    Ok(tags)
+    common::etag::none_match(if_none_match, &version.to_string())
 }
 
 #[cfg(test)]

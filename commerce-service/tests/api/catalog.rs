@@ -171,3 +171,87 @@ async fn a_product_is_found_only_when_active_and_priced_in_the_market(pool: PgPo
     )
     .await;
 }
+
+#[sqlx::test(migrator = "commerce_service::MIGRATOR")]
+async fn catalog_answers_are_cacheable_and_revalidate_with_304(pool: PgPool) {
+    let stack = spawn(pool).await;
+    let admin = stack.admin_token().await;
+    let item = stack
+        .create_item(&admin, "mug", 5, json!({"us": 1200, "eu": 1100}))
+        .await;
+    let fetch = |path: String, market: &'static str, tag: Option<String>| {
+        let mut request = stack
+            .client
+            .get(stack.url(&path))
+            .header("x-market", market);
+        if let Some(tag) = tag {
+            request = request.header("if-none-match", tag);
+        }
+        request.send()
+    };
+    for path in [
+        format!("/api/v1/products/{}", item.product_id),
+        "/api/v1/products?per_page=5".to_owned(),
+    ] {
+        let first = fetch(path.clone(), "us", None).await.unwrap();
+        assert_eq!(first.status(), StatusCode::OK);
+        let headers = first.headers().clone();
+        let tag = headers["etag"].to_str().unwrap().to_owned();
+        assert!(tag.starts_with('"') && tag.len() == 34, "{tag}");
+        assert_eq!(
+            headers["cache-control"],
+            "public, max-age=1, stale-while-revalidate=5"
+        );
+        assert_eq!(headers["vary"], "X-Market");
+        assert_eq!(headers["content-type"], "application/json");
+        let body = first.text().await.unwrap();
+        assert!(body.contains("1200"), "{body}");
+
+        // The same answer, asked again with its tag: 304, no body; the
+        // same tag again (every replica computes it alike).
+        let again = fetch(path.clone(), "us", Some(tag.clone())).await.unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(again.headers()["etag"].to_str().unwrap(), tag);
+        assert_eq!(again.text().await.unwrap(), "");
+        let weak = fetch(path.clone(), "us", Some(format!("\"other\", W/{tag}")))
+            .await
+            .unwrap();
+        assert_eq!(weak.status(), StatusCode::NOT_MODIFIED);
+        // Another market is another answer.
+        let eu = fetch(path.clone(), "eu", Some(tag.clone())).await.unwrap();
+        assert_eq!(eu.status(), StatusCode::OK);
+        assert_ne!(eu.headers()["etag"].to_str().unwrap(), tag);
+        // A garbage header is ignored: the whole answer.
+        let garbage = fetch(path.clone(), "us", Some("not a tag".to_owned()))
+            .await
+            .unwrap();
+        assert_eq!(garbage.status(), StatusCode::OK);
+    }
+
+    // A price change is a new answer: the old tag gets the new price.
+    let product_path = format!("/api/v1/products/{}", item.product_id);
+    let old = fetch(product_path.clone(), "us", None).await.unwrap();
+    let old_tag = old.headers()["etag"].to_str().unwrap().to_owned();
+    let response = stack
+        .call(
+            Method::PUT,
+            &format!("/api/v1/admin/skus/{}/prices/us", item.sku_id),
+            &admin,
+            Some(json!({"amount_minor": 1500})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let fresh = fetch(product_path, "us", Some(old_tag.clone()))
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), StatusCode::OK);
+    assert_ne!(fresh.headers()["etag"].to_str().unwrap(), old_tag);
+    let (_, product) = read(fresh).await;
+    assert_eq!(product["skus"][0]["price"]["amount_minor"], 1500);
+    // Errors are not cacheable answers.
+    let missing = fetch("/api/v1/products/999999".to_owned(), "us", None)
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(missing.headers().get("etag").is_none());
+}

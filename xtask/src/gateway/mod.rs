@@ -23,6 +23,8 @@ pub struct Values {
     pub tls_dir: String,
     /// The directory holding `admin/`, the admin panel's built files.
     pub admin_root: String,
+    /// Where the catalog's cached answers go.
+    pub cache_dir: String,
 }
 
 /// Where `npm run build` in admin-web/ puts the panel (its `admin/`).
@@ -67,6 +69,7 @@ pub fn render(template: &str, values: &Values) -> anyhow::Result<String> {
         ("GATEWAY_ACCESS_LOG", &values.access_log),
         ("GATEWAY_TLS_DIR", &values.tls_dir),
         ("GATEWAY_ADMIN_ROOT", &values.admin_root),
+        ("GATEWAY_CACHE_DIR", &values.cache_dir),
     ];
     let mut lines = Vec::new();
     for line in template.lines() {
@@ -139,6 +142,8 @@ pub fn write_dev_certificate(dir: &Path) -> anyhow::Result<()> {
 /// unprivileged with every scratch path under `prefix`; returns the latter.
 pub fn render_local(prefix: &Path, values: &Values) -> anyhow::Result<PathBuf> {
     fs::create_dir_all(&values.tls_dir)?;
+    // nginx makes the cache's own directory, not its parents.
+    fs::create_dir_all(&values.cache_dir)?;
     for dir in [
         "logs",
         "tmp/body",

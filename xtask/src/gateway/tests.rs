@@ -16,6 +16,10 @@ pub(super) fn values() -> Values {
             .display()
             .to_string(),
         admin_root: super::admin_root().display().to_string(),
+        cache_dir: std::env::temp_dir()
+            .join(format!("gateway-cache-{}", std::process::id()))
+            .display()
+            .to_string(),
     }
 }
 

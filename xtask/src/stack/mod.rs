@@ -190,6 +190,7 @@ impl Stack {
                 // HTTPS when `cargo xtask up --tls` put a configuration here.
                 tls_dir: prefix.join("tls").display().to_string(),
                 admin_root: gateway::admin_root().display().to_string(),
+                cache_dir: prefix.join("cache/catalog").display().to_string(),
             },
         )?;
         let child = Command::new(gateway::nginx_binary()?)

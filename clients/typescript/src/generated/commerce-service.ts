@@ -2880,6 +2880,8 @@ export interface operations {
                 q?: string | null;
             };
             header?: {
+                /** @description an ETag of this answer: `304` while it is unchanged */
+                "If-None-Match"?: string | null;
                 /** @description storefront market */
                 "X-Market"?: string | null;
             };
@@ -2895,6 +2897,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Paginated_ProductView"];
                 };
+            };
+            /** @description unchanged since the ETag in `If-None-Match` */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description `unknown_market` */
             400: {
@@ -2929,6 +2938,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description an ETag of this answer: `304` while it is unchanged */
+                "If-None-Match"?: string | null;
                 /** @description storefront market */
                 "X-Market"?: string | null;
             };
@@ -2946,6 +2957,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ProductView"];
                 };
+            };
+            /** @description unchanged since the ETag in `If-None-Match` */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description malformed request: a body that is not JSON, a missing or malformed header, an unknown market */
             400: {
