@@ -123,7 +123,10 @@ impl Report {
     }
 }
 
-/// Finds the counter a proof-of-work challenge asks for.
+/// Finds the counter a proof-of-work challenge asks for. Written from the
+/// published rule (leading zero bits of SHA-256(`challenge:solution`)), as
+/// an app or an attacker would, not borrowed from auth-service's checker:
+/// a fault in that checker must not be mirrored by the simulation.
 pub fn solve(challenge: &str, difficulty: u32) -> String {
     (0u64..)
         .map(|n| n.to_string())

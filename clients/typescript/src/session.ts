@@ -69,7 +69,6 @@ export class Session {
       accessToken: pair.access_token,
       refreshToken: pair.refresh_token,
       sessionId: pair.session_id,
-      accessExpiresAt: now + pair.expires_in * 1000,
       // Ahead of expiry, but never in the first three quarters of the
       // token's life: a short-lived token is not refreshed on every call.
       refreshAt:

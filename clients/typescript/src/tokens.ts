@@ -3,9 +3,7 @@ export interface StoredTokens {
   accessToken: string;
   refreshToken: string;
   sessionId: string;
-  /** When the access token expires (ms since the epoch), if known. */
-  accessExpiresAt?: number;
-  /** When to refresh ahead of that expiry (ms since the epoch), if known. */
+  /** When to refresh ahead of the access token's expiry (ms since the epoch), if known. */
   refreshAt?: number;
 }
 
