@@ -133,6 +133,10 @@ enum Task {
         #[arg(long, value_delimiter = ',')]
         only: Vec<usize>,
     },
+    /// The benchmark's floor handler (started by `bench`, configured by
+    /// environment).
+    #[command(hide = true)]
+    BenchFloor,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -177,6 +181,7 @@ fn main() -> anyhow::Result<()> {
         Task::Prepare => prepare(false),
         Task::Client => xtask::node::regenerate(),
         Task::SmsAttack => xtask::sms_attack::run_own(),
+        Task::BenchFloor => xtask::bench::floor::serve_from_env(),
         Task::Bench {
             seconds,
             connections,

@@ -11,6 +11,7 @@
 //! generator's share does not count.
 
 mod drivers;
+pub mod floor;
 mod probes;
 mod report;
 mod revocation;
@@ -23,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
-use anyhow::ensure;
+use anyhow::{Context as _, ensure};
 use reqwest::Client;
 use serde_json::json;
 
@@ -33,9 +34,12 @@ pub use self::scenarios::Scenario;
 use self::stack::{Bench, TokenFiles, write_lines};
 use crate::stack::Stack;
 
-/// The number of the pushed-revocation measurement (after the scenarios
-/// and the verifier's micro-benchmark, 11).
-const REVOCATION: usize = 12;
+/// The number of the verifier's micro-benchmark in the report (after the
+/// scenarios).
+pub const MICRO: usize = Scenario::ALL.len() + 1;
+/// The number of the pushed-revocation measurement (after the verifier's
+/// micro-benchmark).
+pub const REVOCATION: usize = Scenario::ALL.len() + 2;
 
 /// What `cargo xtask bench` was asked for.
 #[derive(Debug, Clone)]
@@ -83,9 +87,25 @@ pub fn run(options: BenchOptions) -> anyhow::Result<()> {
                 "auth-service",
                 "-p",
                 "commerce-service",
+                // The floor handler, run as `xtask bench-floor`.
+                "-p",
+                "xtask",
             ])
             .status()?;
     ensure!(status.success(), "release build failed");
+    // The in-process load generator (logins, checkouts, logouts) shares the
+    // cores with the services: an unoptimised build of it would take CPU
+    // from them. `cargo xtask` is a debug build, so the measuring is handed
+    // to the optimised one just built.
+    let release = root.join("target/release/xtask");
+    if std::env::current_exe()?.canonicalize()? != release.canonicalize()? {
+        let status = std::process::Command::new(&release)
+            .args(std::env::args_os().skip(1))
+            .status()
+            .with_context(|| format!("starting {}", release.display()))?;
+        ensure!(status.success(), "the benchmark failed");
+        return Ok(());
+    }
     for number in &options.only {
         ensure!(
             Scenario::from_number(*number).is_some() || *number == REVOCATION,
@@ -93,18 +113,17 @@ pub fn run(options: BenchOptions) -> anyhow::Result<()> {
             Scenario::ALL.len()
         );
     }
-    let (stack, nocache_port, nopush_port) = stack::start(&root)?;
+    let (stack, ports) = stack::start(&root)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let ports = (nocache_port, nopush_port);
     let outcome = runtime.block_on(bench(stack, ports, options));
     runtime.shutdown_timeout(Duration::from_secs(2));
     outcome
 }
 
-async fn bench(stack: Stack, ports: (u16, u16), options: BenchOptions) -> anyhow::Result<()> {
-    let (nocache_port, nopush_port) = ports;
+async fn bench(stack: Stack, ports: [u16; 3], options: BenchOptions) -> anyhow::Result<()> {
+    let [nocache_port, nopush_port, floor_port] = ports;
     let config = stack.config.clone();
     let client = Client::builder().pool_max_idle_per_host(256).build()?;
     let dir = config.work_dir.join("wrk");
@@ -115,6 +134,7 @@ async fn bench(stack: Stack, ports: (u16, u16), options: BenchOptions) -> anyhow
         nopush: format!("http://127.0.0.1:{nopush_port}"),
         auth: config.auth_url(),
         gateway: config.gateway_url(),
+        floor: format!("http://127.0.0.1:{floor_port}"),
         client,
         options: options.clone(),
         readers: Vec::new(),

@@ -59,6 +59,12 @@ fn judge_targets(options: &BenchOptions, results: &Results, sessions: usize) -> 
         .flat_map(|m| m.peak_rss_mib.values().copied())
         .fold(0.0, f64::max);
     let failures: u64 = results.values().flatten().map(|m| m.non_2xx).sum();
+    let ratio = |a: Scenario, b: Scenario| rps(a) / rps(b).max(1.0);
+    let floor_cpu = |s: Scenario| {
+        median_of(results, s, |m| {
+            m.cpu_us_per_request.get("floor").copied().unwrap_or(0.0)
+        })
+    };
     let at_least = |name: &'static str, scenario: Scenario, floor: f64| Target {
         name,
         met: rps(scenario) >= floor,
@@ -124,6 +130,44 @@ fn judge_targets(options: &BenchOptions, results: &Results, sessions: usize) -> 
             ),
         },
         Target {
+            name: "catalog: the products page through the gateway at least 0.5x the gateway's own /healthz",
+            met: ratio(Scenario::ProductsThroughGateway, Scenario::GatewayHealthz) >= 0.5,
+            seen: format!(
+                "{:.0}/s against {:.0}/s: {:.2}x",
+                rps(Scenario::ProductsThroughGateway),
+                rps(Scenario::GatewayHealthz),
+                ratio(Scenario::ProductsThroughGateway, Scenario::GatewayHealthz)
+            ),
+        },
+        Target {
+            name: "cart read (3) at least 0.8x the floor handler (13)",
+            met: ratio(Scenario::CartWarmCache, Scenario::Floor) >= 0.8,
+            seen: format!(
+                "{:.0}/s against {:.0}/s: {:.2}x (against the floor with verified tokens cached, 14: {:.2}x)",
+                rps(Scenario::CartWarmCache),
+                rps(Scenario::Floor),
+                ratio(Scenario::CartWarmCache, Scenario::Floor),
+                ratio(Scenario::CartWarmCache, Scenario::FloorTokensCached)
+            ),
+        },
+        Target {
+            name: "commerce CPU per cart read at most 1.3x the floor handler's",
+            met: commerce_cpu <= 1.3 * floor_cpu(Scenario::Floor),
+            seen: format!(
+                "{commerce_cpu:.0} µs against {:.0} µs: {:.2}x (against 14: {:.0} µs, {:.2}x)",
+                floor_cpu(Scenario::Floor),
+                commerce_cpu / floor_cpu(Scenario::Floor).max(1.0),
+                floor_cpu(Scenario::FloorTokensCached),
+                commerce_cpu / floor_cpu(Scenario::FloorTokensCached).max(1.0)
+            ),
+        },
+        at_least(
+            "login at least 2x 1,331/s (2,662 logins/s)",
+            Scenario::PhoneLogin,
+            2_662.0,
+        ),
+        at_least("cart add at least 4,000/s", Scenario::CartAdd, 4_000.0),
+        Target {
             name: "no failed answers where nothing should fail",
             met: failures == 0,
             seen: format!("{failures} non-2xx"),
@@ -164,11 +208,11 @@ pub fn write_report(
     let mut md = format!(
         "# Benchmark report\n\n`cargo xtask bench` on {date}: {cores} cores, the load generator on the same \
          machine (loopback). {}.\n\nEach scenario: {} s, {} connections, median of {} run(s){}. \
-         Scenarios 1-6 and 9 are driven by wrk (`bench/wrk/*.lua`), 7, 8 and 10 by xtask's own client. \
+         Scenarios 1-6, 9 and 11-14 are driven by wrk (`bench/wrk/*.lua`), 7, 8 and 10 by xtask's own client. \
          The services log at `RUST_LOG=info` with {DATABASE_CONNECTIONS} database connections each. \
          CPU is user + system time of each service's process from /proc over the scenario, divided by its requests \
          (7: per login; 8: per order).\n\n\
-         | scenario | req/s | × healthz | × pgbench -S | × redis GET | p50 ms | p99 ms | non-2xx | CPU µs/req (auth / commerce / gateway) | peak RSS MiB (auth / commerce) | token-status calls |\n\
+         | scenario | req/s | × healthz | × pgbench -S | × redis GET | p50 ms | p99 ms | non-2xx | CPU µs/req (auth / commerce or floor / gateway) | peak RSS MiB (auth / commerce or floor) | token-status calls |\n\
          |---|---|---|---|---|---|---|---|---|---|---|\n",
         versions.join("; "),
         options.seconds,
@@ -238,7 +282,10 @@ pub fn write_report(
             "none (install `postgresql-contrib`'s pgbench and `redis-tools` to measure them)",
         );
     }
-    md.push_str("\n\n11. Verifier micro-benchmark (criterion, ns per verification): ");
+    md.push_str(&format!(
+        "\n\n{}. Verifier micro-benchmark (criterion, ns per verification): ",
+        super::MICRO
+    ));
     md.push_str(
         &micro
             .iter()

@@ -199,11 +199,12 @@ async fn admin_token(bench: &Bench) -> anyhow::Result<String> {
 pub fn report(
     (latencies, rates): &(Vec<Latency>, Vec<CallRate>),
 ) -> (String, serde_json::Value, Vec<(&'static str, bool, String)>) {
-    let mut md = String::from(
-        "\n\n12. Pushed revocation. From auth-service's answer to a logout (or a deactivation) to the first `401` \
+    let mut md = format!(
+        "\n\n{}. Pushed revocation. From auth-service's answer to a logout (or a deactivation) to the first `401` \
          at commerce-service, while a client polls `GET /cart` of that session every 2 ms (sessions 25 at a time); \
          *push*: the stack's commerce-service on NATS, *no push*: a variant without the bus (the 2 s status TTL alone).\n\n\
          | change | variant | trials | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|\n",
+        super::REVOCATION
     );
     for latency in latencies {
         md.push_str(&format!(

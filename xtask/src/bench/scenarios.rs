@@ -34,10 +34,20 @@ pub enum Scenario {
     /// Logouts, each of a live session of its own (the durable revocation
     /// write, then Redis).
     Logout,
+    /// The gateway's own `/healthz` (answered by nginx alone): the ceiling
+    /// for anything the gateway serves from its cache.
+    GatewayHealthz,
+    /// The products page through the gateway, served from its cache.
+    ProductsThroughGateway,
+    /// The floor of scenario 3 (`floor.rs`): JWT verified on every
+    /// request, one Redis GET, one keyed select.
+    Floor,
+    /// The same floor remembering the tokens it has verified.
+    FloorTokensCached,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 14] = [
         Self::Healthz,
         Self::ProductsPage,
         Self::CartWarmCache,
@@ -48,6 +58,10 @@ impl Scenario {
         Self::Checkout,
         Self::CartThroughGateway,
         Self::Logout,
+        Self::GatewayHealthz,
+        Self::ProductsThroughGateway,
+        Self::Floor,
+        Self::FloorTokensCached,
     ];
 
     /// The scenario's number in the report and in `--only`.
@@ -78,15 +92,20 @@ impl Scenario {
             Self::Checkout => "8. POST /api/v1/orders (checkout)",
             Self::CartThroughGateway => "9. GET /api/v1/cart through the gateway",
             Self::Logout => "10. POST /api/v1/auth/logout",
+            Self::GatewayHealthz => "11. GET /healthz of the gateway (nginx alone)",
+            Self::ProductsThroughGateway => "12. GET /api/v1/products?page=1 through the gateway",
+            Self::Floor => "13. floor: axum, JWT verify + Redis GET + keyed select",
+            Self::FloorTokensCached => "14. floor, verified tokens cached",
         }
     }
 
-    /// Which commerce-service process serves it (for its CPU and memory).
+    /// Which process does the work commerce-service does elsewhere (for
+    /// its CPU and memory): the cache-less variant, or the floor.
     pub fn commerce_process(self) -> &'static str {
-        if self == Self::CartCacheOff {
-            "commerce-nocache"
-        } else {
-            "commerce-service"
+        match self {
+            Self::CartCacheOff => "commerce-nocache",
+            Self::Floor | Self::FloorTokensCached => "floor",
+            _ => "commerce-service",
         }
     }
 
@@ -168,6 +187,27 @@ impl Scenario {
             }
             Self::Checkout => checkout(bench, pool).await,
             Self::CartThroughGateway => bench.measure(cart(&bench.gateway), false).await,
+            Self::GatewayHealthz => {
+                let url = format!("{}/healthz", bench.gateway);
+                bench.measure(wrk("plain.lua", url, vec![]), false).await
+            }
+            Self::ProductsThroughGateway => {
+                let url = format!("{}/api/v1/products?page=1", bench.gateway);
+                bench.measure(wrk("plain.lua", url, vec![]), false).await
+            }
+            Self::Floor | Self::FloorTokensCached => {
+                let path = if self == Self::Floor {
+                    "cart"
+                } else {
+                    "cart-cached"
+                };
+                let load = wrk(
+                    "bearer.lua",
+                    format!("{}/{path}", bench.floor),
+                    vec![bench.files.readers.display().to_string()],
+                );
+                bench.measure(load, false).await
+            }
             Self::Logout => {
                 // Live sessions of their own, each ended once; the run ends
                 // when they are used up (the rate is over the time taken).

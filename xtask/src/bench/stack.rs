@@ -25,8 +25,9 @@ pub const STATUS_CACHE_TTL: &str = "2000";
 
 /// Starts the stack on free ports (release binaries, databases `bench_auth`
 /// and `bench_commerce` made afresh), the cache-less commerce-service and
-/// one without the event bus; returns the stack and those variants' ports.
-pub fn start(root: &std::path::Path) -> anyhow::Result<(Stack, u16, u16)> {
+/// one without the event bus, and the floor handler; returns the stack and
+/// the ports of those three.
+pub fn start(root: &std::path::Path) -> anyhow::Result<(Stack, [u16; 3])> {
     let config = StackConfig {
         gateway_port: free_port()?,
         auth_ports: vec![free_port()?],
@@ -84,7 +85,22 @@ pub fn start(root: &std::path::Path) -> anyhow::Result<(Stack, u16, u16)> {
     )?;
     let nopush_port = free_port()?;
     stack.spawn_commerce_variant("commerce-nopush", nopush_port, &[("NATS_URL", "")])?;
-    Ok((stack, nocache_port, nopush_port))
+    let floor_port = free_port()?;
+    // Optimised as the services are (`cargo xtask` itself is a debug build).
+    let mut floor = std::process::Command::new(root.join("target/release/xtask"));
+    let config = &stack.config;
+    floor
+        .arg("bench-floor")
+        .env("LISTEN_ADDR", format!("127.0.0.1:{floor_port}"))
+        .env("AUTH_URL", config.auth_url())
+        .env("REDIS_URL", &config.redis_url)
+        .env("REDIS_KEY_PREFIX", &config.redis_key_prefix)
+        .env(
+            "DATABASE_URL",
+            config.database_url(&config.commerce_database),
+        );
+    stack.spawn_beside("floor", floor, floor_port)?;
+    Ok((stack, [nocache_port, nopush_port, floor_port]))
 }
 
 /// The running stack and what the scenarios share: clients, URLs, the
@@ -99,6 +115,8 @@ pub struct Bench {
     pub nopush: String,
     pub auth: String,
     pub gateway: String,
+    /// The floor handler of `floor.rs`.
+    pub floor: String,
     /// Customers whose carts are read (scenarios 3, 4 and 9), three lines each.
     pub readers: Vec<Customer>,
     /// Customers who add to their carts (scenario 5); emptied before each run.
@@ -215,6 +233,7 @@ impl Bench {
             "commerce-service",
             "commerce-nocache",
             "gateway",
+            "floor",
         ]
         .into_iter()
         .filter_map(|name| self.stack.pid(name).map(|pid| (name, pid)))

@@ -98,7 +98,7 @@ impl StackConfig {
         None
     }
 
-    pub(super) fn database_url(&self, database: &str) -> String {
+    pub fn database_url(&self, database: &str) -> String {
         let url = format!("{}/{database}", self.postgres_url.trim_end_matches('/'));
         // TLS to a server on this very machine protects nothing and costs
         // an encryption per query; elsewhere the default (prefer) stands.

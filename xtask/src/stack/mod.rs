@@ -242,14 +242,28 @@ impl Stack {
         port: u16,
         extra: &[(&str, &str)],
     ) -> anyhow::Result<()> {
-        let child = Command::new(self.binary("commerce-service"))
+        let mut command = Command::new(self.binary("commerce-service"));
+        command
             .envs(self.config.service_env())
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env(
                 "DATABASE_URL",
                 self.config.database_url(&self.config.commerce_database),
             )
-            .envs(extra.iter().copied())
+            .envs(extra.iter().copied());
+        self.spawn_beside(name, command, port)
+    }
+
+    /// Starts `command` as one more process of this stack, named `name`
+    /// (its log in the work directory, stopped with the stack), and waits
+    /// until it answers `/readyz` on `port`.
+    pub fn spawn_beside(
+        &mut self,
+        name: &str,
+        mut command: Command,
+        port: u16,
+    ) -> anyhow::Result<()> {
+        let child = command
             .stdin(Stdio::null())
             .stdout(self.log_file(name)?)
             .stderr(self.log_file(name)?)
