@@ -11,7 +11,6 @@ use common::events::outbox::{Outbox, Wake};
 use common::verifier::Verifier;
 use secrecy::ExposeSecret as _;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 
 use crate::accounts::Accounts;
 use crate::accounts::password::PasswordHasher;
@@ -43,10 +42,11 @@ impl AppState {
     pub fn connect(settings: Settings) -> anyhow::Result<Self> {
         let options = common::db::connect_options(settings.database_url.expose_secret())
             .context("DATABASE_URL is not a valid PostgreSQL URL")?;
-        let db = PgPoolOptions::new()
-            .max_connections(settings.database_max_connections)
-            .acquire_timeout(settings.database_acquire_timeout)
-            .connect_lazy_with(options);
+        let db = common::db::pool_options(
+            settings.database_max_connections,
+            settings.database_acquire_timeout,
+        )
+        .connect_lazy_with(options);
         Self::with_pool(settings, db)
     }
 

@@ -9,14 +9,17 @@ use common::keys::VerifyKeyring;
 use common::verifier::{Verifier, VerifierSettings};
 use secrecy::ExposeSecret as _;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 
 use crate::caller::status::{StatusClient, StatusClientSettings};
 use crate::catalog::markets::Markets;
 use crate::config::Settings;
 
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// Cloned for every request (axum hands each handler its own copy), so a
+/// clone is one reference count; the fields are reached through `Deref`.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub settings: Arc<Settings>,
     pub lifecycle: common::http::Lifecycle,
     pub db: PgPool,
@@ -28,16 +31,43 @@ pub struct AppState {
     pub outbox_wake: Wake,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for PgPool {
+    fn from_ref(state: &AppState) -> Self {
+        state.db.clone()
+    }
+}
+
+impl FromRef<AppState> for Markets {
+    fn from_ref(state: &AppState) -> Self {
+        state.markets.clone()
+    }
+}
+
+impl FromRef<AppState> for Outbox {
+    fn from_ref(state: &AppState) -> Self {
+        state.outbox.clone()
+    }
+}
+
 impl AppState {
     /// Connects lazily: the service starts while PostgreSQL is down and
     /// recovers when it comes back.
     pub fn connect(settings: Settings) -> anyhow::Result<Self> {
         let options = common::db::connect_options(settings.database_url.expose_secret())
             .context("DATABASE_URL is not a valid PostgreSQL URL")?;
-        let db = PgPoolOptions::new()
-            .max_connections(settings.database_max_connections)
-            .acquire_timeout(settings.database_acquire_timeout)
-            .connect_lazy_with(options);
+        let db = common::db::pool_options(
+            settings.database_max_connections,
+            settings.database_acquire_timeout,
+        )
+        .connect_lazy_with(options);
         Self::with_pool(settings, db)
     }
 
@@ -72,7 +102,7 @@ impl AppState {
             Some(_) => Outbox::relayed_by(outbox_wake.clone()),
             None => Outbox::disabled(),
         };
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             outbox,
             outbox_wake,
             lifecycle: common::http::Lifecycle::default(),
@@ -81,6 +111,6 @@ impl AppState {
             db,
             verifier,
             token_status,
-        })
+        })))
     }
 }

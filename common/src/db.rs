@@ -13,7 +13,7 @@ use tokio::time::error::Elapsed;
 use anyhow::Context as _;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::problem::Problem;
 
@@ -51,6 +51,33 @@ fn give_up<T>(outcome: Result<sqlx::Result<T>, Elapsed>) -> sqlx::Result<T> {
             format!("the database did not answer within {CALL_LIMIT:?}"),
         )))
     })
+}
+
+/// A pooled connection used within this long is handed out without a
+/// liveness ping (HikariCP's "alive bypass window", 500 ms there).
+pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// The services' pool. sqlx pings every idle connection before handing it
+/// out (and again when it comes back): under load that is a round trip to
+/// PostgreSQL per query for a connection that answered a moment ago. Here
+/// only a connection idle for [`PING_AFTER_IDLE`] or more is pinged (a
+/// failed ping closes it and another is taken), which is where a dead one
+/// hides: after a restart or a failover, or one cut by a firewall's idle
+/// timer. One that dies within the window fails its next query, which is
+/// answered 503 like any outage, and is then closed by sqlx.
+pub fn pool_options(max_connections: u32, acquire_timeout: Duration) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_AFTER_IDLE {
+                    sqlx::Connection::ping(connection).await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// Connection options from a `postgres://` URL, with the server-side
