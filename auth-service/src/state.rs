@@ -21,8 +21,13 @@ use crate::sessions::signing::TokenIssuer;
 use crate::sessions::{SessionPolicy, Sessions};
 use crate::store::RedisStore;
 
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// Cloned for every request (axum hands each handler its own copy), so a
+/// clone is one reference count; the fields are reached through `Deref`.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+#[derive(Clone)]
+pub struct Shared {
     pub settings: Arc<Settings>,
     pub lifecycle: common::http::Lifecycle,
     pub db: PgPool,
@@ -34,6 +39,44 @@ pub struct AppState {
     pub accounts: Accounts,
     /// Wakes this replica's outbox relay (`run_background`).
     pub outbox_wake: Wake,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for Accounts {
+    fn from_ref(state: &AppState) -> Self {
+        state.accounts.clone()
+    }
+}
+
+impl FromRef<AppState> for Otp {
+    fn from_ref(state: &AppState) -> Self {
+        state.otp.clone()
+    }
+}
+
+impl FromRef<AppState> for Sessions {
+    fn from_ref(state: &AppState) -> Self {
+        state.sessions.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Settings> {
+    fn from_ref(state: &AppState) -> Self {
+        state.settings.clone()
+    }
+}
+
+impl FromRef<AppState> for Verifier {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
 }
 
 impl AppState {
@@ -87,7 +130,7 @@ impl AppState {
             SessionPolicy::from(&settings),
             outbox,
         );
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             lifecycle: common::http::Lifecycle::default(),
             settings: Arc::new(settings),
             db,
@@ -98,6 +141,14 @@ impl AppState {
             sessions,
             accounts,
             outbox_wake,
-        })
+        })))
+    }
+
+    /// The same state with the phone-code feature reading another clock
+    /// (tests cross day boundaries).
+    pub fn with_otp_clock(self, clock: crate::otp::firewall::Clock) -> Self {
+        let mut shared = Arc::unwrap_or_clone(self.0);
+        shared.otp = shared.otp.with_clock(clock);
+        Self(Arc::new(shared))
     }
 }

@@ -74,6 +74,12 @@ impl Keys {
     pub fn once(&self, name: &str, id: &str) -> String {
         format!("{}:{{once:{name}:{id}}}", self.prefix)
     }
+    /// A fixed-window counter of a named limit and subject, in a group
+    /// whose counters share one hash tag (one Redis Cluster slot), so that
+    /// one script counts a request against all of them.
+    pub fn grouped_limit(&self, group: &str, name: &str, subject: &str) -> String {
+        format!("{}:{{rl:{group}}}:{name}:{subject}", self.prefix)
+    }
     /// A fixed-window counter of a named limit and subject.
     pub fn limit(&self, name: &str, subject: &str) -> String {
         format!("{}:{{rl:{name}:{subject}}}", self.prefix)

@@ -180,18 +180,16 @@ pub async fn check_range(
 }
 
 /// Whether the client's address or the number's range has sent enough
-/// this hour to be asked for a challenge (the per-address count is the
-/// send limit's, already counting this send).
+/// this hour to be asked for a challenge (`ip_sends` is the send limit's
+/// per-address count, already counting this send).
 pub async fn is_hot(
     store: &RedisStore,
     settings: &FirewallSettings,
     phone: &Phone,
-    client_ip: std::net::IpAddr,
+    ip_sends: u64,
 ) -> Result<bool, StoreError> {
     let rules = &settings.challenge;
-    if rules.ip_hot_after > 0
-        && store.count("otp-ip", &client_ip.to_string()).await? > u64::from(rules.ip_hot_after)
-    {
+    if rules.ip_hot_after > 0 && ip_sends > u64::from(rules.ip_hot_after) {
         return Ok(true);
     }
     let range = range_of(phone, settings.range_digits);

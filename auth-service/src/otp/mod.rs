@@ -166,7 +166,8 @@ impl Otp {
             market,
             challenge,
         } = request;
-        limits::check_send_budgets(&self.store, &self.settings, phone, client_ip).await?;
+        let ip_sends =
+            limits::check_send_budgets(&self.store, &self.settings, phone, client_ip).await?;
         let answer = CodeSent {
             expires_in: self.settings.code_ttl_seconds,
             resend_after: self.settings.resend_seconds,
@@ -176,7 +177,7 @@ impl Otp {
         let open = breaker::check(&self.store, &rules.breaker, phone.country(), now).await?
             == BreakerState::Open;
         let proven = self
-            .challenge_gate(phone, client_ip, challenge, open, now)
+            .challenge_gate(phone, (client_ip, ip_sends), challenge, open, now)
             .await?;
         // The number's own limits (resend cooldown, hourly cap) apply to
         // every send alike, dropped or not: were a dropped send to leave
@@ -243,12 +244,13 @@ impl Otp {
     }
 
     /// Whether the client proved itself with a solved challenge; asks for
-    /// one (`Err`) when the breaker is open or the address or the number's
-    /// range is hot, unless the address is exempt.
+    /// one (`Err`) when the breaker is open or the address (with its sends
+    /// this hour) or the number's range is hot, unless the address is
+    /// exempt.
     async fn challenge_gate(
         &self,
         phone: &Phone,
-        client_ip: IpAddr,
+        (client_ip, ip_sends): (IpAddr, u64),
         response: Option<&ChallengeResponse>,
         breaker_open: bool,
         now: time::OffsetDateTime,
@@ -267,7 +269,7 @@ impl Otp {
         {
             return Ok(true);
         }
-        let wary = breaker_open || firewall::is_hot(&self.store, rules, phone, client_ip).await?;
+        let wary = breaker_open || firewall::is_hot(&self.store, rules, phone, ip_sends).await?;
         if wary {
             count_send(phone, "challenged");
             return Err(OtpError::ChallengeRequired(Box::new(

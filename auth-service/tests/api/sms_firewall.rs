@@ -116,10 +116,9 @@ async fn daily_budgets_stop_sends_until_the_utc_day_ends_while_sent_codes_still_
     ]);
     let now = Arc::new(Mutex::new(time::macros::datetime!(2026-11-30 23:59:00 UTC)));
     let read_now = now.clone();
-    let mut state = AppState::with_pool(settings, pool).unwrap();
-    state.otp = state
-        .otp
-        .with_clock(Clock::from_fn(move || *read_now.lock().unwrap()));
+    let state = AppState::with_pool(settings, pool)
+        .unwrap()
+        .with_otp_clock(Clock::from_fn(move || *read_now.lock().unwrap()));
     let app = serve(state).await;
 
     send(&app, "+13128059851", "us").await;
@@ -290,4 +289,33 @@ async fn the_conversion_breaker_opens_on_a_pumped_country_and_closes_when_it_rec
             .unwrap();
     }
     assert_eq!(state("US", 21).await, BreakerState::Closed);
+}
+
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn a_send_refused_by_its_address_budget_spends_none_of_the_countrys(pool: PgPool) {
+    let app = spawn_with(
+        pool,
+        test_settings(&[("OTP_PER_IP_HOUR", "1"), ("OTP_PER_COUNTRY_HOUR", "2")]),
+    )
+    .await;
+    let (noisy, quiet, third) = (
+        Some("203.0.113.7"),
+        Some("203.0.113.8"),
+        Some("203.0.113.9"),
+    );
+    let (status, _) = send_code(&app, "+13128059851", Some("us"), noisy, None).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // Over the address's budget, five times: the country's is untouched.
+    for n in 2..7 {
+        let (status, body) =
+            send_code(&app, &format!("+1312805985{n}"), Some("us"), noisy, None).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        assert_eq!(body["code"], "rate_limited");
+    }
+    let (status, body) = send_code(&app, "+13128059858", Some("us"), quiet, None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(sent_count(&app, "+13128059858").await, 1);
+    // Now the country's two are spent.
+    let (status, body) = send_code(&app, "+13128059859", Some("us"), third, None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
 }
