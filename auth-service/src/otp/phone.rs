@@ -16,6 +16,9 @@ pub enum PhoneError {
     CountryNotAllowed,
 }
 
+/// The longest input looked at; longer is `Invalid` outright.
+pub const MAX_INPUT_BYTES: usize = 64;
+
 /// A valid number in E.164 form (`+13128059851`).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Phone {
@@ -28,7 +31,7 @@ impl Phone {
     /// dashes, dots and parentheses allowed; full-width digits accepted.
     /// `allowed` lists ISO country codes; empty allows every country.
     pub fn parse(input: &str, allowed: &[String]) -> Result<Self, PhoneError> {
-        if input.len() > 64 {
+        if input.len() > MAX_INPUT_BYTES {
             return Err(PhoneError::Invalid);
         }
         let mut digits = String::with_capacity(input.len());

@@ -16,6 +16,7 @@ mod probes;
 mod report;
 mod revocation;
 mod scenarios;
+mod sms_sink;
 mod stack;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ use serde_json::json;
 use self::probes::{floors, verifier_micro_benchmark};
 use self::report::{Results, write_report};
 pub use self::scenarios::Scenario;
+use self::sms_sink::SmsSink;
 use self::stack::{Bench, TokenFiles, write_lines};
 use crate::stack::Stack;
 
@@ -113,16 +115,22 @@ pub fn run(options: BenchOptions) -> anyhow::Result<()> {
             Scenario::ALL.len()
         );
     }
-    let (stack, ports) = stack::start(&root)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let outcome = runtime.block_on(bench(stack, ports, options));
+    let (sms, sms_url) = runtime.block_on(SmsSink::start())?;
+    let (stack, ports) = stack::start(&root, &sms_url)?;
+    let outcome = runtime.block_on(bench(stack, ports, sms, options));
     runtime.shutdown_timeout(Duration::from_secs(2));
     outcome
 }
 
-async fn bench(stack: Stack, ports: [u16; 3], options: BenchOptions) -> anyhow::Result<()> {
+async fn bench(
+    stack: Stack,
+    ports: [u16; 3],
+    sms: SmsSink,
+    options: BenchOptions,
+) -> anyhow::Result<()> {
     let [nocache_port, nopush_port, floor_port] = ports;
     let config = stack.config.clone();
     let client = Client::builder().pool_max_idle_per_host(256).build()?;
@@ -135,6 +143,7 @@ async fn bench(stack: Stack, ports: [u16; 3], options: BenchOptions) -> anyhow::
         auth: config.auth_url(),
         gateway: config.gateway_url(),
         floor: format!("http://127.0.0.1:{floor_port}"),
+        sms,
         client,
         options: options.clone(),
         readers: Vec::new(),

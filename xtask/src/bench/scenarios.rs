@@ -171,13 +171,15 @@ impl Scenario {
             Self::PhoneLogin => {
                 let client = bench.client.clone();
                 let auth = bench.auth.clone();
+                let sms = bench.sms.clone();
                 let phones = bench.next_phone.clone();
                 let op: Op = Arc::new(move |_, _| {
                     let client = client.clone();
                     let auth = auth.clone();
+                    let sms = sms.clone();
                     let phone = Bench::phone(phones.fetch_add(1, Ordering::Relaxed));
                     Box::pin(async move {
-                        Bench::login(&client, &auth, &phone, "us")
+                        Bench::login(&client, &auth, &sms, &phone, "us")
                             .await
                             .map(|_| 200)
                             .map_err(|e| e.to_string())

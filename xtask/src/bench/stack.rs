@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::drivers::{Load, Op, drive, drive_wrk, status_of};
 use super::probes::{counter_total, cpu_seconds, take_peak_rss};
+use super::sms_sink::SmsSink;
 use super::{BenchOptions, Measure};
 use crate::stack::{Stack, StackConfig, free_port};
 
@@ -27,7 +28,7 @@ pub const STATUS_CACHE_TTL: &str = "2000";
 /// and `bench_commerce` made afresh), the cache-less commerce-service and
 /// one without the event bus, and the floor handler; returns the stack and
 /// the ports of those three.
-pub fn start(root: &std::path::Path) -> anyhow::Result<(Stack, [u16; 3])> {
+pub fn start(root: &std::path::Path, sms_webhook: &str) -> anyhow::Result<(Stack, [u16; 3])> {
     let config = StackConfig {
         gateway_port: free_port()?,
         auth_ports: vec![free_port()?],
@@ -50,6 +51,9 @@ pub fn start(root: &std::path::Path) -> anyhow::Result<(Stack, [u16; 3])> {
             // The level the run command and the deployments use: spans and
             // logs cost what they cost in production.
             ("RUST_LOG", "info"),
+            // Codes go to a provider, as in production (`sms_sink.rs`).
+            ("SMS_PROVIDER", "webhook"),
+            ("SMS_WEBHOOK_URL", sms_webhook),
             ("OTP_RESEND_SECONDS", "0"),
             ("OTP_PER_NUMBER_HOUR", "1000000"),
             ("OTP_PER_IP_HOUR", "100000000"),
@@ -114,6 +118,8 @@ pub struct Bench {
     /// commerce-service without the event bus (the short status TTL alone).
     pub nopush: String,
     pub auth: String,
+    /// Where auth-service's codes arrive.
+    pub sms: SmsSink,
     pub gateway: String,
     /// The floor handler of `floor.rs`.
     pub floor: String,
@@ -152,6 +158,7 @@ impl Bench {
     pub async fn login(
         client: &Client,
         auth: &str,
+        sms: &SmsSink,
         phone: &str,
         market: &str,
     ) -> anyhow::Result<Value> {
@@ -165,18 +172,7 @@ impl Bench {
             "send-code answered {}",
             sent.status()
         );
-        let outbox: Value = client
-            .get(format!("{auth}/internal/v1/dev/sms-outbox"))
-            .query(&[("phone", phone)])
-            .bearer_auth("dev-internal-token")
-            .send()
-            .await?
-            .json()
-            .await?;
-        let code = outbox["items"][0]["code"]
-            .as_str()
-            .context("a code")?
-            .to_owned();
+        let code = sms.take(phone)?;
         let response = client
             .post(format!("{auth}/api/v1/auth/verify-code"))
             .header("x-market", market)
@@ -203,7 +199,7 @@ impl Bench {
             let phones: Vec<String> = chunk.iter().map(|n| Self::phone(*n)).collect();
             let logins = phones
                 .iter()
-                .map(|phone| Self::login(&self.client, &self.auth, phone, market));
+                .map(|phone| Self::login(&self.client, &self.auth, &self.sms, phone, market));
             for pair in join_all(logins).await {
                 let pair = pair?;
                 out.push(Customer {
