@@ -46,25 +46,47 @@ pub async fn find_by_email(db: impl PgExecutor<'_>, email: &str) -> sqlx::Result
 }
 
 /// The user of a number, created (with `market` as their market) on first login.
+///
+/// A returning customer's login only reads: the insert runs only when no
+/// row exists, so only a first login writes (and waits for its WAL flush).
+/// Two first logins of one number at once: one inserts, the other's insert
+/// meets the conflict, does nothing and returns no row, and the second
+/// round reads the row the first made.
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn find_or_create_by_phone(
-    db: impl PgExecutor<'_>,
+    db: &sqlx::PgPool,
     phone: &str,
     market: &str,
 ) -> sqlx::Result<UserRow> {
-    // The no-op update makes `returning` answer for an existing row too, in
-    // one statement that is safe against a concurrent first login.
-    sqlx::query_as!(
-        UserRow,
-        r#"insert into users (phone, market) values ($1, $2)
-         on conflict (phone) do update set phone = excluded.phone
-         returning id, phone, email, password_hash, role as "role: Role", market, is_active, created_at"#,
-        phone,
-        market
-    )
-    .fetch_one(db)
-    .bounded()
-    .await
+    for _ in 0..2 {
+        let user = sqlx::query_as!(
+            UserRow,
+            r#"with existing as (
+                 select id, phone, email, password_hash, role, market, is_active, created_at
+                 from users where phone = $1
+               ), created as (
+                 insert into users (phone, market)
+                 select $1, $2 where not exists (select from existing)
+                 on conflict (phone) do nothing
+                 returning id, phone, email, password_hash, role, market, is_active, created_at
+               )
+               select id as "id!", phone, email, password_hash, role as "role!: Role",
+                      market as "market!", is_active as "is_active!", created_at as "created_at!"
+               from existing
+               union all
+               select id, phone, email, password_hash, role, market, is_active, created_at
+               from created"#,
+            phone,
+            market
+        )
+        .fetch_optional(db)
+        .bounded()
+        .await?;
+        if let Some(user) = user {
+            return Ok(user);
+        }
+    }
+    Err(sqlx::Error::RowNotFound)
 }
 
 /// A new account with a password (admin API, `create-admin`).

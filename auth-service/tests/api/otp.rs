@@ -297,3 +297,30 @@ async fn a_right_code_is_not_used_up_by_a_login_a_database_outage_stopped(pool: 
     );
     expect_problem(up.verify_code(PHONE, &code).await, 401, "otp_expired").await;
 }
+
+#[sqlx::test(migrator = "auth_service::MIGRATOR")]
+async fn first_logins_of_one_number_at_once_make_one_user_and_a_returning_login_writes_nothing(
+    pool: PgPool,
+) {
+    use auth_service::accounts::users::find_or_create_by_phone;
+    let logins = (0..16).map(|_| find_or_create_by_phone(&pool, PHONE, "us"));
+    let users = futures::future::join_all(logins).await;
+    let ids: std::collections::BTreeSet<i64> =
+        users.into_iter().map(|user| user.unwrap().id.0).collect();
+    assert_eq!(ids.len(), 1, "one user for one number: {ids:?}");
+    let version = "select xmin::text from users where phone = $1";
+    let before: String = sqlx::query_scalar(version)
+        .bind(PHONE)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let again = find_or_create_by_phone(&pool, PHONE, "in").await.unwrap();
+    assert_eq!(Some(again.id.0), ids.first().copied());
+    assert_eq!(again.market, "us", "the first login's market stays");
+    let after: String = sqlx::query_scalar(version)
+        .bind(PHONE)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(before, after, "a returning login must not rewrite the row");
+}

@@ -25,7 +25,8 @@ pub enum Scenario {
     CartAdd,
     /// Refresh rotations.
     Refresh,
-    /// Phone logins, send-code and verify-code per unit.
+    /// Phone logins of returning customers, send-code and verify-code per
+    /// unit.
     PhoneLogin,
     /// Checkouts, each of a two-line cart with a fresh key.
     Checkout,
@@ -44,10 +45,12 @@ pub enum Scenario {
     Floor,
     /// The same floor remembering the tokens it has verified.
     FloorTokensCached,
+    /// First phone logins (each creates its user).
+    SignUp,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 14] = [
+    pub const ALL: [Scenario; 15] = [
         Self::Healthz,
         Self::ProductsPage,
         Self::CartWarmCache,
@@ -62,6 +65,7 @@ impl Scenario {
         Self::ProductsThroughGateway,
         Self::Floor,
         Self::FloorTokensCached,
+        Self::SignUp,
     ];
 
     /// The scenario's number in the report and in `--only`.
@@ -88,7 +92,7 @@ impl Scenario {
             Self::CartCacheOff => "4. GET /api/v1/cart, status cache off",
             Self::CartAdd => "5. POST /api/v1/cart/items",
             Self::Refresh => "6. POST /api/v1/auth/refresh",
-            Self::PhoneLogin => "7. phone login (send-code + verify-code)",
+            Self::PhoneLogin => "7. phone login, returning customer (send-code + verify-code)",
             Self::Checkout => "8. POST /api/v1/orders (checkout)",
             Self::CartThroughGateway => "9. GET /api/v1/cart through the gateway",
             Self::Logout => "10. POST /api/v1/auth/logout",
@@ -96,6 +100,7 @@ impl Scenario {
             Self::ProductsThroughGateway => "12. GET /api/v1/products?page=1 through the gateway",
             Self::Floor => "13. floor: axum, JWT verify + Redis GET + keyed select",
             Self::FloorTokensCached => "14. floor, verified tokens cached",
+            Self::SignUp => "15. first phone login (sign-up; send-code + verify-code)",
         }
     }
 
@@ -169,22 +174,23 @@ impl Scenario {
                 bench.measure(load, false).await
             }
             Self::PhoneLogin => {
-                let client = bench.client.clone();
-                let auth = bench.auth.clone();
-                let sms = bench.sms.clone();
+                // The readers log in again: each worker cycles through
+                // numbers of its own, so no two logins of one number are
+                // ever in flight at once (a send voids the last code).
+                let workers = bench.options.connections.max(1);
+                let per_worker = (bench.readers.len() / workers).max(1);
+                bench
+                    .measure(
+                        Load::Driver(login_op(bench, move |worker, iteration| {
+                            worker + workers * (iteration as usize % per_worker)
+                        })),
+                        false,
+                    )
+                    .await
+            }
+            Self::SignUp => {
                 let phones = bench.next_phone.clone();
-                let op: Op = Arc::new(move |_, _| {
-                    let client = client.clone();
-                    let auth = auth.clone();
-                    let sms = sms.clone();
-                    let phone = Bench::phone(phones.fetch_add(1, Ordering::Relaxed));
-                    Box::pin(async move {
-                        Bench::login(&client, &auth, &sms, &phone, "us")
-                            .await
-                            .map(|_| 200)
-                            .map_err(|e| e.to_string())
-                    })
-                });
+                let op = login_op(bench, move |_, _| phones.fetch_add(1, Ordering::Relaxed));
                 bench.measure(Load::Driver(op), false).await
             }
             Self::Checkout => checkout(bench, pool).await,
@@ -233,6 +239,23 @@ impl Scenario {
             }
         }
     }
+}
+
+/// One phone login per unit, of the number `index(worker, iteration)`.
+fn login_op(bench: &Bench, index: impl Fn(usize, u64) -> usize + Send + Sync + 'static) -> Op {
+    let client = bench.client.clone();
+    let auth = bench.auth.clone();
+    let sms = bench.sms.clone();
+    Arc::new(move |worker, iteration| {
+        let (client, auth, sms) = (client.clone(), auth.clone(), sms.clone());
+        let phone = Bench::phone(index(worker, iteration));
+        Box::pin(async move {
+            Bench::login(&client, &auth, &sms, &phone, "us")
+                .await
+                .map(|_| 200)
+                .map_err(|e| e.to_string())
+        })
+    })
 }
 
 /// Checkout: before each run every buyer's cart gets two lines (SKUs spread
