@@ -61,7 +61,7 @@ pub struct Otp {
 }
 
 /// How many parsed numbers [`Otp`] keeps (about 100 bytes each).
-const PARSED_NUMBERS_KEPT: u64 = 16_384;
+const PARSED_NUMBERS_KEPT: u64 = 4_096;
 
 /// Why a code was not sent or not accepted (the HTTP answer is chosen by
 /// `error.rs`).

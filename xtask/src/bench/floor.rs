@@ -3,7 +3,8 @@
 //! /api/v1/cart` and nothing else (no spans, no logs, no metrics, no
 //! request ids, no problem documents): verify the bearer JWT with the
 //! issuer's public key, one Redis GET (the session's revocation mark), one
-//! PostgreSQL select by key (the cart's lines), a JSON answer.
+//! PostgreSQL select by key (the cart's lines), a JSON answer. Its pool
+//! is the services' (`common::db::pool_options`).
 //!
 //! It is part of the benchmark, never of the services: `cargo xtask bench`
 //! starts it as `xtask bench-floor` (a process of its own, so its CPU time
@@ -81,10 +82,14 @@ pub fn serve_from_env() -> anyhow::Result<()> {
             redis: redis::Client::open(redis_url)?
                 .get_connection_manager()
                 .await?,
-            db: sqlx::postgres::PgPoolOptions::new()
-                .max_connections(super::stack::DATABASE_CONNECTIONS.parse()?)
-                .connect(&database)
-                .await?,
+            // The services' pool policy (no ping for a connection used a
+            // moment ago), so that the comparison is of everything else.
+            db: common::db::pool_options(
+                super::stack::DATABASE_CONNECTIONS.parse()?,
+                std::time::Duration::from_secs(3),
+            )
+            .connect(&database)
+            .await?,
             redis_prefix: prefix.into(),
             verified: Arc::default(),
         };
