@@ -60,8 +60,10 @@ pub struct Otp {
     parsed: moka::sync::Cache<String, Result<Phone, PhoneError>>,
 }
 
-/// How many parsed numbers [`Otp`] keeps (about 100 bytes each).
-const PARSED_NUMBERS_KEPT: u64 = 4_096;
+/// How many parsed numbers [`Otp`] keeps (about 300 bytes each with the
+/// cache's own bookkeeping): the last minutes of sends at a busy shop's
+/// rate, so that most verifies find their number.
+const PARSED_NUMBERS_KEPT: u64 = 8_192;
 
 /// Why a code was not sent or not accepted (the HTTP answer is chosen by
 /// `error.rs`).
@@ -147,7 +149,14 @@ impl Otp {
             destinations: Arc::new(destinations),
             clock: Clock::system(),
             challenges,
-            parsed: moka::sync::Cache::new(PARSED_NUMBERS_KEPT),
+            // Least recently used out: the entry that matters is the one a
+            // send made a moment ago for its verify (moka's default
+            // admission would turn away a new number when the cache is
+            // full of numbers seen as often).
+            parsed: moka::sync::Cache::builder()
+                .max_capacity(PARSED_NUMBERS_KEPT)
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
+                .build(),
         }
     }
 

@@ -12,6 +12,7 @@
 
 mod drivers;
 pub mod floor;
+mod pg_floor;
 mod probes;
 mod report;
 mod revocation;
@@ -143,6 +144,7 @@ async fn bench(
         auth: config.auth_url(),
         gateway: config.gateway_url(),
         floor: format!("http://127.0.0.1:{floor_port}"),
+        postgres_pid: None,
         sms,
         client,
         options: options.clone(),
@@ -161,6 +163,7 @@ async fn bench(
     // Ample stock, so that nothing fails for want of it.
     let commerce_db = format!("{}/{}", config.postgres_url, config.commerce_database);
     let pool = sqlx::PgPool::connect(&commerce_db).await?;
+    bench.postgres_pid = probes::postgres_server_pid(&pool).await;
     sqlx::query("update skus set stock = 10000000")
         .execute(&pool)
         .await?;
@@ -217,11 +220,14 @@ async fn bench(
     // Statistics for the rows just made, as autovacuum would gather them
     // on a database that has been running for a while.
     sqlx::query("analyze").execute(&pool).await?;
-    let floors = if partial {
+    let mut floors = if partial {
         BTreeMap::new()
     } else {
         floors(&config).await
     };
+    if !partial || options.only.contains(&Scenario::CartAdd.number()) {
+        cart_add_floor(&bench, &pool, &commerce_db, &mut floors).await?;
+    }
     let mut results = Results::new();
     for run in 0..options.runs {
         eprintln!("bench: run {} of {}", run + 1, options.runs);
@@ -269,5 +275,41 @@ async fn bench(
         )?;
     }
     drop(bench);
+    Ok(())
+}
+
+/// PostgreSQL's own floor for the cart add's statements (`pg_floor.rs`),
+/// then the adders' carts emptied again.
+async fn cart_add_floor(
+    bench: &Bench,
+    pool: &sqlx::PgPool,
+    database_url: &str,
+    floors: &mut BTreeMap<&'static str, f64>,
+) -> anyhow::Result<()> {
+    let Some(pgbench) = probes::pgbench() else {
+        return Ok(());
+    };
+    let users = (
+        bench.adder_ids.iter().copied().min().unwrap_or(1),
+        bench.adder_ids.iter().copied().max().unwrap_or(1),
+    );
+    let clients: usize = stack::DATABASE_CONNECTIONS.parse()?;
+    let (url, skus) = (database_url.to_owned(), bench.skus.clone());
+    let tps = tokio::task::spawn_blocking(move || {
+        pg_floor::cart_add_tps(pgbench, &url, users, &skus, clients, 10)
+    })
+    .await??;
+    eprintln!(
+        "  PostgreSQL alone, a cart add's statements (pgbench, {clients} clients): {tps:.0}/s"
+    );
+    floors.insert("postgresql_cart_add_tps", tps);
+    sqlx::query(
+        "delete from cart_items where cart_id in
+           (select id from carts where user_id between $1 and $2)",
+    )
+    .bind(users.0)
+    .bind(users.1)
+    .execute(pool)
+    .await?;
     Ok(())
 }

@@ -30,6 +30,16 @@ fn stat_fields(pid: u32) -> Vec<String> {
     rest.split_whitespace().map(str::to_owned).collect()
 }
 
+/// The PostgreSQL server process behind `pool` (the parent of one of its
+/// backends), when it runs on this machine.
+pub async fn postgres_server_pid(pool: &sqlx::PgPool) -> Option<u32> {
+    let backend: i32 = sqlx::query_scalar("select pg_backend_pid()")
+        .fetch_one(pool)
+        .await
+        .ok()?;
+    parent_of(u32::try_from(backend).ok()?)
+}
+
 fn parent_of(pid: u32) -> Option<u32> {
     stat_fields(pid).get(1)?.parse().ok()
 }
@@ -69,11 +79,9 @@ pub fn counter_total(metrics: &str, name: &str) -> u64 {
         .sum::<f64>() as u64
 }
 
-/// PostgreSQL's and Redis's own floors on this machine, when their
-/// benchmark tools are installed.
-pub async fn floors(config: &StackConfig) -> BTreeMap<&'static str, f64> {
-    let mut floors = BTreeMap::new();
-    let pgbench = [
+/// PostgreSQL's `pgbench`, when installed.
+pub fn pgbench() -> Option<&'static str> {
+    [
         "pgbench",
         "/usr/lib/postgresql/15/bin/pgbench",
         "/usr/lib/postgresql/16/bin/pgbench",
@@ -84,8 +92,14 @@ pub async fn floors(config: &StackConfig) -> BTreeMap<&'static str, f64> {
             .arg("--version")
             .output()
             .is_ok()
-    });
-    if let Some(pgbench) = pgbench {
+    })
+}
+
+/// PostgreSQL's and Redis's own floors on this machine, when their
+/// benchmark tools are installed.
+pub async fn floors(config: &StackConfig) -> BTreeMap<&'static str, f64> {
+    let mut floors = BTreeMap::new();
+    if let Some(pgbench) = pgbench() {
         let url = format!("{}/bench_commerce", config.postgres_url);
         let _ = std::process::Command::new(pgbench)
             .args(["-i", "-q", "-s", "1", &url])
@@ -94,13 +108,7 @@ pub async fn floors(config: &StackConfig) -> BTreeMap<&'static str, f64> {
             .args(["-S", "-c", "16", "-j", "2", "-T", "5", &url])
             .output()
         {
-            let text = String::from_utf8_lossy(&out.stdout);
-            if let Some(tps) = text
-                .lines()
-                .find(|l| l.starts_with("tps"))
-                .and_then(|l| l.split_whitespace().nth(2))
-                .and_then(|v| v.parse::<f64>().ok())
-            {
+            if let Some(tps) = super::pg_floor::tps_of(&String::from_utf8_lossy(&out.stdout)) {
                 floors.insert("postgresql_select_tps", tps);
             }
         }

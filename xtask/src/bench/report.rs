@@ -37,7 +37,12 @@ struct Target {
     seen: String,
 }
 
-fn judge_targets(options: &BenchOptions, results: &Results, sessions: usize) -> Vec<Target> {
+fn judge_targets(
+    options: &BenchOptions,
+    results: &Results,
+    floors: &BTreeMap<&'static str, f64>,
+    sessions: usize,
+) -> Vec<Target> {
     let rps = |s: Scenario| median_of(results, s, Measure::rps);
     let p99 = |s: Scenario| median_of(results, s, |m| m.p99_ms);
     let commerce_cpu = median_of(results, Scenario::CartWarmCache, |m| {
@@ -171,7 +176,20 @@ fn judge_targets(options: &BenchOptions, results: &Results, sessions: usize) -> 
             Scenario::SignUp,
             2_662.0,
         ),
-        at_least("cart add at least 4,000/s", Scenario::CartAdd, 4_000.0),
+        Target {
+            name: "cart add at least 4,000/s (or PostgreSQL's own floor for its statements shown)",
+            met: rps(Scenario::CartAdd) >= 4_000.0,
+            seen: match floors.get("postgresql_cart_add_tps") {
+                Some(floor) => format!(
+                    "{:.0}/s; PostgreSQL alone, running its three statements from 6 pgbench clients: {floor:.0}/s",
+                    rps(Scenario::CartAdd)
+                ),
+                None => format!(
+                    "{:.0}/s (pgbench not installed: no floor)",
+                    rps(Scenario::CartAdd)
+                ),
+            },
+        },
         Target {
             name: "no failed answers where nothing should fail",
             met: failures == 0,
@@ -215,9 +233,9 @@ pub fn write_report(
          machine (loopback). {}.\n\nEach scenario: {} s, {} connections, median of {} run(s){}. \
          Scenarios 1-6, 9 and 11-14 are driven by wrk (`bench/wrk/*.lua`), 7, 8, 10 and 15 by xtask's own client. \
          The services log at `RUST_LOG=info` with {DATABASE_CONNECTIONS} database connections each. \
-         CPU is user + system time of each service's process from /proc over the scenario, divided by its requests \
+         CPU is user + system time of each service's process (and of PostgreSQL's server with its backends) from /proc over the scenario, divided by its requests \
          (7 and 15: per login; 8: per order).\n\n\
-         | scenario | req/s | × healthz | × pgbench -S | × redis GET | p50 ms | p99 ms | non-2xx | CPU µs/req (auth / commerce or floor / gateway) | peak RSS MiB (auth / commerce or floor) | token-status calls |\n\
+         | scenario | req/s | × healthz | × pgbench -S | × redis GET | p50 ms | p99 ms | non-2xx | CPU µs/req (auth / commerce or floor / gateway / PostgreSQL) | peak RSS MiB (auth / commerce or floor) | token-status calls |\n\
          |---|---|---|---|---|---|---|---|---|---|---|\n",
         versions.join("; "),
         options.seconds,
@@ -251,13 +269,14 @@ pub fn write_report(
         let p50 = median_of(results, scenario, |m| m.p50_ms);
         let p99 = median_of(results, scenario, |m| m.p99_ms);
         md.push_str(&format!(
-            "| {name} | {rps:.0} | {:.2} | {} | {} | {p50:.2} | {p99:.2} | {non_2xx} | {:.0} / {:.0} / {:.0} | {:.1} / {:.1} | {} |\n",
+            "| {name} | {rps:.0} | {:.2} | {} | {} | {p50:.2} | {p99:.2} | {non_2xx} | {:.0} / {:.0} / {:.0} / {:.0} | {:.1} / {:.1} | {} |\n",
             if healthz > 0.0 { rps / healthz } else { 0.0 },
             ratio(rps, pg_floor),
             ratio(rps, redis_floor),
             cpu("auth-service"),
             cpu(commerce_key),
             cpu("gateway"),
+            cpu("postgres"),
             rss("auth-service"),
             rss(commerce_key),
             calls.map_or("-".to_owned(), |c| c.to_string()),
@@ -268,13 +287,13 @@ pub fn write_report(
             "p50_ms": p50,
             "p99_ms": p99,
             "non_2xx": non_2xx,
-            "cpu_us_per_request": {"auth": cpu("auth-service"), "commerce": cpu(commerce_key), "gateway": cpu("gateway")},
+            "cpu_us_per_request": {"auth": cpu("auth-service"), "commerce": cpu(commerce_key), "gateway": cpu("gateway"), "postgres": cpu("postgres")},
             "peak_rss_mib": {"auth": rss("auth-service"), "commerce": rss(commerce_key)},
             "token_status_calls": calls,
             "runs": measures.iter().map(|m| json!({"rps": m.rps(), "p50_ms": m.p50_ms, "p99_ms": m.p99_ms, "non_2xx": m.non_2xx})).collect::<Vec<_>>(),
         }));
     }
-    md.push_str("\nFloors measured in the same run (`pgbench -S -c 16 -j 2 -T 5`, `redis-benchmark -t get -c 64`): ");
+    md.push_str("\nFloors measured in the same run (`pgbench -S -c 16 -j 2 -T 5`; a cart add's three statements from commerce-service's `.sqlx/`, `pgbench -M prepared -c 6 -j 2 -T 10`; `redis-benchmark -t get -c 64`): ");
     md.push_str(
         &floors
             .iter()
@@ -301,7 +320,7 @@ pub fn write_report(
     let (pushed, pushed_json, pushed_targets) = super::revocation::report(revocation);
     md.push_str(&pushed);
     md.push_str("\n\n## Targets\n\n");
-    let mut targets = judge_targets(options, results, sessions);
+    let mut targets = judge_targets(options, results, floors, sessions);
     targets.extend(
         pushed_targets
             .into_iter()

@@ -123,6 +123,8 @@ pub struct Bench {
     pub gateway: String,
     /// The floor handler of `floor.rs`.
     pub floor: String,
+    /// PostgreSQL's server process (its backends are its children).
+    pub postgres_pid: Option<u32>,
     /// Customers whose carts are read (scenarios 3, 4 and 9), three lines each.
     pub readers: Vec<Customer>,
     /// Customers who add to their carts (scenario 5); emptied before each run.
@@ -233,8 +235,11 @@ impl Bench {
         ]
         .into_iter()
         .filter_map(|name| self.stack.pid(name).map(|pid| (name, pid)))
+        .chain(self.postgres_pid.map(|pid| ("postgres", pid)))
         .collect();
-        for (_, pid) in &pids {
+        // Peak memory is the services' (and the floor's), not the database's.
+        let services = || pids.iter().filter(|(name, _)| *name != "postgres");
+        for (_, pid) in services() {
             take_peak_rss(*pid);
         }
         let calls_before = counter_total(
@@ -268,6 +273,8 @@ impl Bench {
                     .cpu_us_per_request
                     .insert(name, used * 1e6 / requests as f64);
             }
+        }
+        for (name, pid) in services() {
             measure.peak_rss_mib.insert(name, take_peak_rss(*pid));
         }
         if count_status_calls {
