@@ -107,10 +107,9 @@ pub async fn floors(config: &StackConfig) -> BTreeMap<&'static str, f64> {
         if let Ok(out) = std::process::Command::new(pgbench)
             .args(["-S", "-c", "16", "-j", "2", "-T", "5", &url])
             .output()
+            && let Some(tps) = super::pg_floor::tps_of(&String::from_utf8_lossy(&out.stdout))
         {
-            if let Some(tps) = super::pg_floor::tps_of(&String::from_utf8_lossy(&out.stdout)) {
-                floors.insert("postgresql_select_tps", tps);
-            }
+            floors.insert("postgresql_select_tps", tps);
         }
     }
     if let Ok(out) = std::process::Command::new("redis-benchmark")
