@@ -1,10 +1,12 @@
 //! The floor the authenticated cart read is judged against: a minimal axum
 //! service doing the same work per request as commerce-service's `GET
 //! /api/v1/cart` and nothing else (no spans, no logs, no metrics, no
-//! request ids, no problem documents): verify the bearer JWT with the
-//! issuer's public key, one Redis GET (the session's revocation mark), one
-//! PostgreSQL select by key (the cart's lines), a JSON answer. Its pool
-//! is the services' (`common::db::pool_options`).
+//! request ids, no problem documents, no version digests): verify the
+//! bearer JWT with the issuer's public key, one Redis GET (the session's
+//! revocation mark), one PostgreSQL select by key, a JSON answer of its
+//! rows. The select is commerce-service's own cart read, taken from its
+//! `.sqlx/` data, so PostgreSQL does the same work for both. Its pool is
+//! the services' (`common::db::pool_options`).
 //!
 //! It is part of the benchmark, never of the services: `cargo xtask bench`
 //! starts it as `xtask bench-floor` (a process of its own, so its CPU time
@@ -46,6 +48,7 @@ struct Floor {
     redis: redis::aio::ConnectionManager,
     db: sqlx::PgPool,
     redis_prefix: Arc<str>,
+    cart_read: Arc<str>,
     verified: Arc<RwLock<HashMap<[u8; 32], Claims>>>,
 }
 
@@ -91,6 +94,7 @@ pub fn serve_from_env() -> anyhow::Result<()> {
             .connect(&database)
             .await?,
             redis_prefix: prefix.into(),
+            cart_read: super::pg_floor::service_query(super::pg_floor::CART_READ)?.into(),
             verified: Arc::default(),
         };
         let app = Router::new()
@@ -153,10 +157,18 @@ fn now_unix() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// Some columns of the cart read's rows (named as its sqlx overrides name
+/// them).
 #[derive(serde::Serialize, sqlx::FromRow)]
 struct Line {
-    sku_id: i64,
-    quantity: i32,
+    #[sqlx(rename = "sku_id?")]
+    sku_id: Option<i64>,
+    #[sqlx(rename = "name?")]
+    name: Option<String>,
+    #[sqlx(rename = "quantity?")]
+    quantity: Option<i32>,
+    #[sqlx(rename = "unit_price_minor?")]
+    unit_price_minor: Option<i64>,
 }
 
 impl Floor {
@@ -181,15 +193,13 @@ impl Floor {
             Ok(Some(_)) => return StatusCode::UNAUTHORIZED.into_response(),
             Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
         }
-        let lines = sqlx::query_as::<_, Line>(
-            "select ci.sku_id, ci.quantity from carts c
-             join cart_items ci on ci.cart_id = c.id
-             where c.user_id = $1 and c.market = $2",
-        )
-        .bind(user_id)
-        .bind(&claims.market)
-        .fetch_all(&self.db)
-        .await;
+        // The text is commerce-service's own statement, read from its `.sqlx/`.
+        let lines = sqlx::query_as::<_, Line>(sqlx::AssertSqlSafe(self.cart_read.clone()))
+            .bind(None::<i64>)
+            .bind(user_id)
+            .bind(&claims.market)
+            .fetch_all(&self.db)
+            .await;
         match lines {
             Ok(lines) => axum::Json(serde_json::json!({ "items": lines })).into_response(),
             Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),

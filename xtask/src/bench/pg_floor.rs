@@ -20,10 +20,7 @@ const CART_ADD: [(&str, &[&str]); 3] = [
         &[":uid", "'us'", SKU, "1"],
     ),
     // carts::snapshot (the answer's read): no id, user, market.
-    (
-        "where id = $1 or (user_id = $2 and market = $3)",
-        &["null::bigint", ":uid", "'us'"],
-    ),
+    (CART_READ, &["null::bigint", ":uid", "'us'"]),
     // carts::advance_version: the cart's id and version (found by key here,
     // where the service has them from the read: two index probes more than
     // it makes, so the floor errs low), two new digests.
@@ -37,6 +34,9 @@ const CART_ADD: [(&str, &[&str]); 3] = [
         ],
     ),
 ];
+
+/// The phrase only commerce-service's cart read (`carts::snapshot`) has.
+pub const CART_READ: &str = "where id = $1 or (user_id = $2 and market = $3)";
 
 /// One SKU of the benchmark's list, drawn by the script's `:pick`.
 const SKU: &str = "(:skus)[1 + :pick]";
@@ -54,7 +54,6 @@ pub fn cart_add_tps(
     seconds: u64,
 ) -> anyhow::Result<f64> {
     ensure!(!skus.is_empty(), "no SKUs to add");
-    let queries = service_queries()?;
     let mut script = format!(
         "\\set uid random({}, {})\n\\set pick random(0, {})\n",
         users.0,
@@ -69,11 +68,7 @@ pub fn cart_add_tps(
             .join(",")
     );
     for (phrase, parameters) in CART_ADD {
-        let query = queries
-            .iter()
-            .find(|query| query.contains(phrase))
-            .with_context(|| format!("no query of commerce-service's .sqlx/ has {phrase:?}"))?;
-        let statement = bind(query, parameters).replace(":skus", &sku_array);
+        let statement = bind(&service_query(phrase)?, parameters).replace(":skus", &sku_array);
         script.push_str(&one_line(&statement));
         script.push_str(";\n");
     }
@@ -98,18 +93,23 @@ pub fn cart_add_tps(
     tps_of(&text).with_context(|| format!("no tps in pgbench's output: {text}"))
 }
 
-/// Every query text in commerce-service's `.sqlx/` data.
-fn service_queries() -> anyhow::Result<Vec<String>> {
+/// The one query of commerce-service's `.sqlx/` data that has `phrase`.
+pub fn service_query(phrase: &str) -> anyhow::Result<String> {
     let dir = crate::workspace_root().join("commerce-service/.sqlx");
-    let mut queries = Vec::new();
+    let mut found = Vec::new();
     for entry in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
         let text = fs::read_to_string(entry?.path())?;
         let data: serde_json::Value = serde_json::from_str(&text)?;
-        if let Some(query) = data["query"].as_str() {
-            queries.push(query.to_owned());
+        if let Some(query) = data["query"].as_str().filter(|q| q.contains(phrase)) {
+            found.push(query.to_owned());
         }
     }
-    Ok(queries)
+    ensure!(
+        found.len() == 1,
+        "{} queries of commerce-service's .sqlx/ have {phrase:?}, not one",
+        found.len()
+    );
+    Ok(found.remove(0))
 }
 
 /// `query` with `$1`, `$2`, ... replaced by `parameters` (the highest
