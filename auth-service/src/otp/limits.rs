@@ -64,7 +64,9 @@ impl From<&OtpSettings> for VerifyLimits {
 /// one node.
 pub const SEND_BUDGETS: &str = "otp-send";
 
-/// The per-IP send budget's counter (the firewall reads it).
+/// The per-IP send budget's counter (its count, which
+/// [`check_send_budgets`] answers, also tells the firewall whether the
+/// address is hot).
 pub const PER_IP: &str = "otp-ip";
 
 /// Counts a send against the per-IP, per-country and total budgets, in
