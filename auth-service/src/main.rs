@@ -2,8 +2,6 @@
 //! `cli.rs`: `migrate`, `create-admin`, `keygen`; `openapi` prints the
 //! public routes' OpenAPI document.
 
-use std::net::SocketAddr;
-
 use anyhow::Context as _;
 use auth_service::config::Settings;
 use auth_service::{AppState, cli};
@@ -115,11 +113,13 @@ async fn serve(state: AppState) -> anyhow::Result<()> {
     tracing::info!(%addr, "auth-service listening");
     let (lifecycle, grace) = (state.lifecycle.clone(), state.settings.shutdown_grace);
     let app = auth_service::app(state);
-    axum::serve(
+    common::serve::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app,
+        lifecycle,
+        grace,
+        common::serve::shutdown_signal(),
     )
-    .with_graceful_shutdown(lifecycle.stopped(grace))
     .await
     .context("serving HTTP")
 }

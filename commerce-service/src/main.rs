@@ -82,11 +82,14 @@ async fn serve(state: AppState) -> anyhow::Result<()> {
         .with_context(|| format!("LISTEN_ADDR: cannot listen on {addr}"))?;
     tracing::info!(%addr, "commerce-service listening");
     let (lifecycle, grace) = (state.lifecycle.clone(), state.settings.shutdown_grace);
-    // The peer address is the client's (or the gateway's) for rate limits.
-    let app =
-        commerce_service::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(lifecycle.stopped(grace))
-        .await
-        .context("serving HTTP")
+    let app = commerce_service::app(state);
+    common::serve::serve(
+        listener,
+        app,
+        lifecycle,
+        grace,
+        common::serve::shutdown_signal(),
+    )
+    .await
+    .context("serving HTTP")
 }

@@ -140,35 +140,4 @@ impl Lifecycle {
         self.stopping
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
-
-    /// Completes on Ctrl-C or SIGTERM after flipping readiness and waiting
-    /// `grace` for load balancers to notice; the server then drains.
-    pub async fn stopped(self, grace: Duration) {
-        shutdown_signal().await;
-        self.begin_stopping();
-        tokio::time::sleep(grace).await;
-    }
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown signal received; draining in-flight requests");
 }

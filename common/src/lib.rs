@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod problem;
 pub mod request_id;
+pub mod serve;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
