@@ -77,7 +77,14 @@ pub struct Paginated<T> {
     pub items: Vec<T>,
     pub page: i64,
     pub per_page: i64,
+    /// How many items the list holds; where the list counts only up to a
+    /// limit (the storefront's products), at most that limit.
     pub total: i64,
+    /// Only on lists that count up to a limit: `false` when more items
+    /// match than `total` says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub total_exact: Option<bool>,
 }
 
 impl<T> Paginated<T> {
@@ -87,6 +94,17 @@ impl<T> Paginated<T> {
             page: page.page,
             per_page: page.per_page,
             total,
+            total_exact: None,
+        }
+    }
+
+    /// A page of a list counted up to `limit` items: `counted` past it
+    /// means there are more than `limit`.
+    pub fn counted_up_to(items: Vec<T>, page: Page, counted: i64, limit: i64) -> Self {
+        Self {
+            total: counted.min(limit),
+            total_exact: Some(counted <= limit),
+            ..Self::new(items, page, counted)
         }
     }
 }

@@ -115,24 +115,7 @@ enum Task {
     /// windows and thresholds) while customers log in, and report it.
     SmsAttack,
     /// Measure the hot paths under load; writes bench/REPORT.md and bench/results.json.
-    Bench {
-        /// Seconds per scenario.
-        #[arg(long, default_value_t = 10.0)]
-        seconds: f64,
-        /// Concurrent connections.
-        #[arg(long, default_value_t = 64)]
-        connections: usize,
-        /// Runs per scenario (the report gives medians).
-        #[arg(long, default_value_t = 3)]
-        runs: usize,
-        /// Smoke mode: one second per scenario, one run, less data.
-        #[arg(long)]
-        quick: bool,
-        /// Only these scenarios (e.g. `--only 3,9`), for profiling one path;
-        /// prints the figures and leaves bench/ as it is.
-        #[arg(long, value_delimiter = ',')]
-        only: Vec<usize>,
-    },
+    Bench(xtask::bench::BenchArgs),
     /// The benchmark's floor handler (started by `bench`, configured by
     /// environment).
     #[command(hide = true)]
@@ -182,19 +165,7 @@ fn main() -> anyhow::Result<()> {
         Task::Client => xtask::node::regenerate(),
         Task::SmsAttack => xtask::sms_attack::run_own(),
         Task::BenchFloor => xtask::bench::floor::serve_from_env(),
-        Task::Bench {
-            seconds,
-            connections,
-            runs,
-            quick,
-            only,
-        } => xtask::bench::run(xtask::bench::BenchOptions {
-            seconds: if quick { 1.0 } else { seconds },
-            connections,
-            runs: if quick { 1 } else { runs.max(1) },
-            quick,
-            only,
-        }),
+        Task::Bench(args) => xtask::bench::run(args.into()),
     }
 }
 

@@ -34,9 +34,16 @@ pub async fn market_list(markets: &Markets) -> Result<MarketList, ApiError> {
     Ok(MarketList { items })
 }
 
+/// How many of the storefront's matches can be paged through and are
+/// counted (the "result window"). Past it, a page is refused and the total
+/// says "at least this many": what a page costs then no longer grows with
+/// the catalog (bench/REPORT.md, "How cost grows").
+pub const RESULT_WINDOW: i64 = 1000;
+
 /// One page of the storefront: active products priced in `market` whose
 /// name matches `pattern` (a `LIKE` pattern from `search.rs`), newest
-/// first, and how many match in all.
+/// first, and how many match, counted up to one past [`RESULT_WINDOW`].
+/// The page must lie within the window (the route checks).
 pub async fn storefront_page(
     db: &PgPool,
     market: &MarketRow,
@@ -44,11 +51,12 @@ pub async fn storefront_page(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<ProductView>, i64), ApiError> {
-    let (rows, total) =
-        queries::sellable_products(db, &market.code, pattern, limit, offset).await?;
+    let (rows, counted) =
+        queries::sellable_products(db, &market.code, pattern, limit, offset, RESULT_WINDOW + 1)
+            .await?;
     let ids: Vec<ProductId> = rows.iter().map(|r| r.id).collect();
     let skus = queries::priced_skus(db, &ids, &market.code).await?;
-    Ok((views::products(rows, skus, market), total))
+    Ok((views::products(rows, skus, market), counted))
 }
 
 /// One product of the storefront; `404` if inactive or not priced in `market`.

@@ -43,7 +43,8 @@ pub struct ProductSearch {
     /// Text the product name contains (case-insensitive), at most 100 characters.
     #[param(max_length = 100)]
     pub q: Option<String>,
-    /// From 1.
+    /// From 1; `page` × `per_page` at most 1000 (the result window:
+    /// `422` past it).
     #[param(pattern = "^[1-9][0-9]{0,8}$")]
     pub page: Option<String>,
     /// 1 to 100 (larger is clamped to 100).
@@ -109,9 +110,16 @@ async fn list_products(
         per_page: search.per_page,
     }
     .validate()?;
+    if page.offset() + page.per_page > catalog::RESULT_WINDOW {
+        return Err(Problem::invalid_field(
+            "page",
+            "only the first 1000 products can be paged through; narrow the search with q",
+        )
+        .into());
+    }
     let pattern = search_pattern(search.q.as_deref())
         .map_err(|message| Problem::invalid_field("q", message))?;
-    let (items, total) = catalog::storefront_page(
+    let (items, counted) = catalog::storefront_page(
         &db,
         &market,
         pattern.as_deref(),
@@ -119,7 +127,10 @@ async fn list_products(
         page.offset(),
     )
     .await?;
-    cacheable(&request, &Paginated::new(items, page, total))
+    cacheable(
+        &request,
+        &Paginated::counted_up_to(items, page, counted, catalog::RESULT_WINDOW),
+    )
 }
 
 /// One product; `404` if inactive or not priced in the market.

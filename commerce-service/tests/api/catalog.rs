@@ -31,6 +31,58 @@ async fn markets_are_listed(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "commerce_service::MIGRATOR")]
+async fn the_storefront_counts_and_pages_only_its_first_thousand_matches(pool: PgPool) {
+    let stack = spawn(pool.clone()).await;
+    // 1,200 products priced in "us", named "lamp N"; one in three is "red".
+    sqlx::query(
+        "with made as (
+             insert into products (slug, name)
+             select 'lamp-' || n, case when n % 3 = 0 then 'red lamp ' else 'lamp ' end || n
+             from generate_series(1, 1200) n returning id, slug),
+         skus_made as (insert into skus (product_id, code, stock) select id, slug, 5 from made returning id)
+         insert into prices (sku_id, market, amount_minor) select id, 'us', 100 from skus_made",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let get = |query: &str| {
+        stack
+            .client
+            .get(stack.url(&format!("/api/v1/products{query}")))
+            .header("x-market", "us")
+            .send()
+    };
+    let (_, all) = read(get("").await.unwrap()).await;
+    assert_eq!(
+        (&all["total"], &all["total_exact"]),
+        (&json!(1000), &json!(false)),
+        "more than the window match: the total says at least 1000"
+    );
+    let (_, red) = read(get("?q=red").await.unwrap()).await;
+    assert_eq!(
+        (&red["total"], &red["total_exact"]),
+        (&json!(400), &json!(true))
+    );
+    // The window's last page is served, newest first as ever.
+    let (status, last) = read(get("?page=10&per_page=100").await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(last["items"].as_array().map(Vec::len), Some(100));
+    assert_eq!(last["items"][99]["slug"], "lamp-201");
+    // A page reaching past it is refused, whatever the catalog holds.
+    for past in ["?page=11&per_page=100", "?page=51", "?q=red&page=51"] {
+        let (status, problem) = read(get(past).await.unwrap()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{past}");
+        assert_eq!(problem["code"], "validation_failed");
+        assert_eq!(problem["errors"][0]["field"], "page");
+    }
+    // Counting stops at the window, so the admin's list stays exact.
+    let admin = stack.admin_token().await;
+    let (_, admin_list) = read(stack.get("/api/v1/admin/products", &admin).await).await;
+    assert_eq!(admin_list["total"], 1200);
+    assert!(admin_list.get("total_exact").is_none());
+}
+
+#[sqlx::test(migrator = "commerce_service::MIGRATOR")]
 async fn products_are_listed_per_market_searched_and_paged(pool: PgPool) {
     let stack = spawn(pool).await;
     let admin = stack.admin_token().await;
@@ -62,6 +114,7 @@ async fn products_are_listed_per_market_searched_and_paged(pool: PgPool) {
     let (status, us) = read(list("", "us").await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(us["total"], 2);
+    assert_eq!(us["total_exact"], true);
     assert_eq!(us["items"][0]["id"], hat.product_id, "newest first");
     let sku = &us["items"][1]["skus"][0];
     assert_eq!(

@@ -16,6 +16,7 @@ mod pg_floor;
 mod probes;
 mod report;
 mod revocation;
+mod scale;
 mod scenarios;
 mod sms_sink;
 mod stack;
@@ -44,6 +45,32 @@ pub const MICRO: usize = Scenario::ALL.len() + 1;
 /// micro-benchmark).
 pub const REVOCATION: usize = Scenario::ALL.len() + 2;
 
+/// `cargo xtask bench`'s arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Seconds per scenario.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Runs per scenario (the report gives medians).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Smoke mode: one second per scenario, one run, less data.
+    #[arg(long)]
+    quick: bool,
+    /// Only these scenarios (e.g. `--only 3,9`), for profiling one path;
+    /// prints the figures and leaves bench/ as it is.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<usize>,
+    /// How cost grows: the catalog grown to 1,000, 100,000 and 1,000,000
+    /// products, its reads measured and explained at each size; writes
+    /// bench/SCALE.md and its section of bench/REPORT.md (not part of CI).
+    #[arg(long, conflicts_with = "only")]
+    scale: bool,
+}
+
 /// What `cargo xtask bench` was asked for.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -53,6 +80,20 @@ pub struct BenchOptions {
     pub quick: bool,
     /// Scenario numbers to run; empty for all (and only then a report).
     pub only: Vec<usize>,
+    pub scale: bool,
+}
+
+impl From<BenchArgs> for BenchOptions {
+    fn from(args: BenchArgs) -> Self {
+        Self {
+            seconds: if args.quick { 1.0 } else { args.seconds },
+            connections: args.connections,
+            runs: if args.quick { 1 } else { args.runs.max(1) },
+            quick: args.quick,
+            only: args.only,
+            scale: args.scale,
+        }
+    }
 }
 
 /// One measured run of one scenario.
@@ -121,7 +162,11 @@ pub fn run(options: BenchOptions) -> anyhow::Result<()> {
         .build()?;
     let (sms, sms_url) = runtime.block_on(SmsSink::start())?;
     let (stack, ports) = stack::start(&root, &sms_url)?;
-    let outcome = runtime.block_on(bench(stack, ports, sms, options));
+    let outcome = if options.scale {
+        runtime.block_on(scale::run(stack, options))
+    } else {
+        runtime.block_on(bench(stack, ports, sms, options))
+    };
     runtime.shutdown_timeout(Duration::from_secs(2));
     outcome
 }

@@ -114,7 +114,7 @@ pub fn service_query(phrase: &str) -> anyhow::Result<String> {
 
 /// `query` with `$1`, `$2`, ... replaced by `parameters` (the highest
 /// first, so that `$1` never eats the start of `$10`).
-fn bind(query: &str, parameters: &[&str]) -> String {
+pub fn bind(query: &str, parameters: &[&str]) -> String {
     let mut bound = query.to_owned();
     for (index, value) in parameters.iter().enumerate().rev() {
         bound = bound.replace(&format!("${}", index + 1), value);

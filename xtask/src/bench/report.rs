@@ -334,12 +334,7 @@ pub fn write_report(
             target.seen
         ));
     }
-    // The analysis (profiles, changes with before and after, what is left)
-    // is written by hand and kept beside the generated numbers.
-    if let Ok(findings) = fs::read_to_string(dir.join("FINDINGS.md")) {
-        md.push('\n');
-        md.push_str(&findings);
-    }
+    md.push_str(&kept_sections(&dir));
     fs::write(dir.join("REPORT.md"), &md)?;
     let json = json!({
         "cores": cores, "date": date, "versions": versions,
@@ -353,6 +348,35 @@ pub fn write_report(
         serde_json::to_string_pretty(&json)?,
     )?;
     println!("{md}");
+    Ok(())
+}
+
+/// What REPORT.md carries under the numbers of the last run: the last
+/// scale run's section (`bench/SCALE.md`), then the analysis (profiles,
+/// changes with before and after, what is left), written by hand.
+fn kept_sections(dir: &std::path::Path) -> String {
+    let mut kept = String::new();
+    for file in ["SCALE.md", "FINDINGS.md"] {
+        if let Ok(text) = fs::read_to_string(dir.join(file)) {
+            kept.push('\n');
+            kept.push_str(&text);
+        }
+    }
+    kept
+}
+
+/// Puts a new `bench/SCALE.md` into REPORT.md, keeping the numbers above it.
+pub fn splice_scale(dir: &std::path::Path) -> anyhow::Result<()> {
+    let report = fs::read_to_string(dir.join("REPORT.md")).unwrap_or_default();
+    let numbers_end = ["\n## How cost grows", "\n## Profiles, changes"]
+        .iter()
+        .filter_map(|heading| report.find(heading))
+        .min()
+        .unwrap_or(report.len());
+    let mut spliced = report[..numbers_end].trim_end().to_owned();
+    spliced.push('\n');
+    spliced.push_str(&kept_sections(dir));
+    fs::write(dir.join("REPORT.md"), spliced)?;
     Ok(())
 }
 

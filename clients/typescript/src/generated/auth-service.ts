@@ -381,8 +381,17 @@ export interface components {
             page: number;
             /** Format: int64 */
             per_page: number;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description How many items the list holds; where the list counts only up to a
+             *     limit (the storefront's products), at most that limit.
+             */
             total: number;
+            /**
+             * @description Only on lists that count up to a limit: `false` when more items
+             *     match than `total` says.
+             */
+            total_exact?: boolean;
         };
         PasswordLogin: {
             device_name?: string | null;

@@ -704,8 +704,17 @@ export interface components {
             page: number;
             /** Format: int64 */
             per_page: number;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description How many items the list holds; where the list counts only up to a
+             *     limit (the storefront's products), at most that limit.
+             */
             total: number;
+            /**
+             * @description Only on lists that count up to a limit: `false` when more items
+             *     match than `total` says.
+             */
+            total_exact?: boolean;
         };
         /** @description `{"items": [...], "page": 1, "per_page": 20, "total": 57}`. */
         Paginated_OrderView: {
@@ -733,8 +742,17 @@ export interface components {
             page: number;
             /** Format: int64 */
             per_page: number;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description How many items the list holds; where the list counts only up to a
+             *     limit (the storefront's products), at most that limit.
+             */
             total: number;
+            /**
+             * @description Only on lists that count up to a limit: `false` when more items
+             *     match than `total` says.
+             */
+            total_exact?: boolean;
         };
         /** @description `{"items": [...], "page": 1, "per_page": 20, "total": 57}`. */
         Paginated_ProductView: {
@@ -750,8 +768,17 @@ export interface components {
             page: number;
             /** Format: int64 */
             per_page: number;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description How many items the list holds; where the list counts only up to a
+             *     limit (the storefront's products), at most that limit.
+             */
             total: number;
+            /**
+             * @description Only on lists that count up to a limit: `false` when more items
+             *     match than `total` says.
+             */
+            total_exact?: boolean;
         };
         /** @description The body as serialised (and documented in the OpenAPI documents). */
         ProblemBody: {
@@ -2872,7 +2899,10 @@ export interface operations {
     list_products: {
         parameters: {
             query?: {
-                /** @description From 1. */
+                /**
+                 * @description From 1; `page` × `per_page` at most 1000 (the result window:
+                 *     `422` past it).
+                 */
                 page?: string | null;
                 /** @description 1 to 100 (larger is clamped to 100). */
                 per_page?: string | null;
