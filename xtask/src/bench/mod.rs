@@ -162,11 +162,7 @@ pub fn run(options: BenchOptions) -> anyhow::Result<()> {
         .build()?;
     let (sms, sms_url) = runtime.block_on(SmsSink::start())?;
     let (stack, ports) = stack::start(&root, &sms_url)?;
-    let outcome = if options.scale {
-        runtime.block_on(scale::run(stack, options))
-    } else {
-        runtime.block_on(bench(stack, ports, sms, options))
-    };
+    let outcome = runtime.block_on(bench(stack, ports, sms, options));
     runtime.shutdown_timeout(Duration::from_secs(2));
     outcome
 }
@@ -265,6 +261,9 @@ async fn bench(
     // Statistics for the rows just made, as autovacuum would gather them
     // on a database that has been running for a while.
     sqlx::query("analyze").execute(&pool).await?;
+    if options.scale {
+        return scale::run(&bench, &pool).await;
+    }
     let mut floors = if partial {
         BTreeMap::new()
     } else {

@@ -95,18 +95,25 @@ pub fn cart_add_tps(
 
 /// The one query of commerce-service's `.sqlx/` data that has `phrase`.
 pub fn service_query(phrase: &str) -> anyhow::Result<String> {
+    service_query_with(&[phrase])
+}
+
+/// The one query of commerce-service's `.sqlx/` data that has every one of
+/// `phrases`.
+pub fn service_query_with(phrases: &[&str]) -> anyhow::Result<String> {
     let dir = crate::workspace_root().join("commerce-service/.sqlx");
     let mut found = Vec::new();
     for entry in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
         let text = fs::read_to_string(entry?.path())?;
         let data: serde_json::Value = serde_json::from_str(&text)?;
-        if let Some(query) = data["query"].as_str().filter(|q| q.contains(phrase)) {
+        let has_all = |query: &&str| phrases.iter().all(|phrase| query.contains(phrase));
+        if let Some(query) = data["query"].as_str().filter(has_all) {
             found.push(query.to_owned());
         }
     }
     ensure!(
         found.len() == 1,
-        "{} queries of commerce-service's .sqlx/ have {phrase:?}, not one",
+        "{} queries of commerce-service's .sqlx/ have {phrases:?}, not one",
         found.len()
     );
     Ok(found.remove(0))

@@ -1,14 +1,11 @@
-//! `cargo xtask bench --scale`: how the catalog's reads grow with it. The
-//! benchmark's commerce-service database is grown to 1,000, 100,000 and
-//! 1,000,000 products (each with a SKU priced in every market) by
-//! `generate_series` inserts. At each size a search, a deep page and a
-//! product read are driven straight at commerce-service (the gateway's
-//! cache would hide the database), and the statements behind them are
-//! shown with `EXPLAIN (ANALYZE, BUFFERS)`. Writes `bench/SCALE.md`, and
-//! its section of `bench/REPORT.md`.
+//! How the catalog's reads grow with it: the benchmark's commerce-service
+//! database is grown to 1,000, 100,000 and 1,000,000 products (each with a
+//! SKU priced in every market) by `generate_series` inserts. At each size a
+//! search, a deep page and a product read are driven straight at
+//! commerce-service (the gateway's cache would hide the database), and the
+//! statements behind them are shown with `EXPLAIN (ANALYZE, BUFFERS)`.
 
 use std::fmt::Write as _;
-use std::fs;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,10 +13,10 @@ use anyhow::Context as _;
 use reqwest::Client;
 use sqlx::PgPool;
 
-use super::BenchOptions;
-use super::drivers::{Driven, Op, drive, status_of};
-use super::pg_floor::{bind, service_query};
-use crate::stack::Stack;
+use super::{explain, plans_md, verdict};
+use crate::bench::drivers::{Driven, Op, drive, status_of};
+use crate::bench::pg_floor::{bind, service_query};
+use crate::bench::stack::Bench;
 
 /// The catalog sizes measured, smallest first.
 const SIZES: [i64; 3] = [1_000, 100_000, 1_000_000];
@@ -48,6 +45,10 @@ const CONNECTIONS: usize = 8;
 /// p99 at 1,000 (issue 19's target).
 const ALLOWED_GROWTH: f64 = 2.0;
 
+/// What the list binds as the end of its count: one past the storefront's
+/// result window (commerce-service's `catalog::RESULT_WINDOW`, 1000).
+const WINDOW_COUNT: &str = "1001";
+
 /// The three reads.
 const READS: [&str; 3] = ["search", "deep page", "product read"];
 
@@ -59,29 +60,27 @@ struct Size {
     plans: Vec<(String, String)>,
 }
 
-pub async fn run(stack: Stack, options: BenchOptions) -> anyhow::Result<()> {
-    let config = stack.config.clone();
-    let db = PgPool::connect(&format!(
-        "{}/{}",
-        config.postgres_url, config.commerce_database
-    ))
-    .await?;
-    let client = Client::builder().pool_max_idle_per_host(64).build()?;
-    let commerce = config.commerce_url();
-    let sizes: &[i64] = if options.quick { &QUICK_SIZES } else { &SIZES };
+/// Grows the catalog size by size, measuring at each; the report's
+/// section.
+pub async fn measure(bench: &Bench, db: &PgPool) -> anyhow::Result<String> {
+    let sizes: &[i64] = if bench.options.quick {
+        &QUICK_SIZES
+    } else {
+        &SIZES
+    };
     let mut measured = Vec::new();
     for &products in sizes {
         let started = Instant::now();
-        grow_catalog(&db, products).await?;
+        grow_catalog(db, products).await?;
         let grown_in_s = started.elapsed().as_secs_f64();
         eprintln!("bench --scale: {products} products ({grown_in_s:.0} s to grow)");
-        let (first, last) = scale_products(&db).await?;
+        let (first, last) = scale_products(db).await?;
         let mut reads = Vec::new();
         for read in READS {
-            let op = read_op(&client, &commerce, read, first, last);
-            reads.push(drive(CONNECTIONS, options.seconds, op).await);
+            let op = read_op(&bench.client, &bench.commerce, read, first, last);
+            reads.push(drive(CONNECTIONS, bench.options.seconds, op).await);
         }
-        let plans = explain_reads(&db, first, last).await?;
+        let plans = explain_reads(db, first, last).await?;
         measured.push(Size {
             products,
             grown_in_s,
@@ -89,8 +88,7 @@ pub async fn run(stack: Stack, options: BenchOptions) -> anyhow::Result<()> {
             plans,
         });
     }
-    drop(stack);
-    write(&measured, &options)
+    section(&measured, bench.options.seconds)
 }
 
 /// Inserts products (one SKU each, priced in every market) until the
@@ -189,11 +187,11 @@ async fn explain_reads(
     let statements = [
         (
             "search: the page",
-            bind(&list, &["'us'", &pattern, &limit, "0"]),
+            bind(&list, &["'us'", &pattern, &limit, "0", WINDOW_COUNT]),
         ),
         (
             "deep page: the page",
-            bind(&list, &["'us'", "null", &limit, &offset]),
+            bind(&list, &["'us'", "null", &limit, &offset, WINDOW_COUNT]),
         ),
         (
             "product read: the product",
@@ -204,30 +202,19 @@ async fn explain_reads(
             bind(&skus, &[&format!("'{{{middle}}}'::bigint[]"), "'us'"]),
         ),
     ];
-    let mut plans = Vec::new();
-    for (what, statement) in statements {
-        let lines: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "explain (analyze, buffers) {statement}"
-        )))
-        .fetch_all(db)
-        .await
-        .with_context(|| format!("explaining the {what}"))?;
-        plans.push((what.to_owned(), lines.join("\n")));
-    }
-    Ok(plans)
+    explain(db, &statements).await
 }
 
-/// `bench/SCALE.md`, and REPORT.md's copy of it.
-fn write(measured: &[Size], options: &BenchOptions) -> anyhow::Result<()> {
+/// The catalog's part of the report.
+fn section(measured: &[Size], seconds: f64) -> anyhow::Result<String> {
     let mut md = format!(
-        "## How cost grows (`cargo xtask bench --scale`)\n\n\
+        "### The catalog\n\n\
          The benchmark's catalog grown by `generate_series` inserts ({BATCH} products per statement, \
-         one SKU each priced in every market); at each size each read driven straight at \
-         commerce-service for {} s by {CONNECTIONS} clients. The search is `q={SEARCHED}` (one product \
-         in {}), the deep page is page {DEEP_PAGE} of {PER_PAGE}, the product read spreads over every \
-         product.\n\n\
+         one SKU each priced in every market, then `VACUUM (ANALYZE)`); at each size each read driven \
+         straight at commerce-service for {seconds} s by {CONNECTIONS} clients. The search is \
+         `q={SEARCHED}` (one product in {}), the deep page is page {DEEP_PAGE} of {PER_PAGE}, the \
+         product read spreads over every product.\n\n\
          | products | grown in s | {} |\n|---|---|{}\n",
-        options.seconds,
         NOUNS.len(),
         READS
             .map(|read| format!("{read} req/s, p50 / p99 ms"))
@@ -261,17 +248,13 @@ fn write(measured: &[Size], options: &BenchOptions) -> anyhow::Result<()> {
         )?;
     }
     if let (Some(smallest), Some(largest)) = (measured.first(), measured.last()) {
-        md.push_str("\nTargets:\n\n");
+        md.push('\n');
         for (index, read) in READS.iter().enumerate() {
             let growth = largest.reads[index].p99_ms / smallest.reads[index].p99_ms.max(0.001);
             writeln!(
                 md,
                 "- {} {read}: p99 at {} products within {ALLOWED_GROWTH}x of {}: {growth:.1}x",
-                if growth <= ALLOWED_GROWTH {
-                    "met:"
-                } else {
-                    "MISSED:"
-                },
+                verdict(growth <= ALLOWED_GROWTH),
                 largest.products,
                 smallest.products,
             )?;
@@ -279,19 +262,10 @@ fn write(measured: &[Size], options: &BenchOptions) -> anyhow::Result<()> {
     }
     md.push_str("\nThe statements behind the reads, `EXPLAIN (ANALYZE, BUFFERS)` at each size:\n");
     for size in measured {
-        for (what, plan) in &size.plans {
-            write!(
-                md,
-                "\n<details><summary>{} products, {what}</summary>\n\n```\n{plan}\n```\n</details>\n",
-                size.products
-            )?;
-        }
+        md.push_str(&plans_md(
+            &format!("{} products", size.products),
+            &size.plans,
+        ));
     }
-    let dir = crate::workspace_root().join("bench");
-    if !options.quick {
-        fs::write(dir.join("SCALE.md"), &md)?;
-        super::report::splice_scale(&dir)?;
-    }
-    println!("{md}");
-    Ok(())
+    Ok(md)
 }
