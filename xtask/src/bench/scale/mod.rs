@@ -10,6 +10,7 @@
 //! 19's targets are met. Writes `bench/SCALE.md`, and its section of
 //! `bench/REPORT.md`; not part of CI.
 
+mod caches;
 mod catalog;
 mod orders;
 mod sessions;

@@ -18,6 +18,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use redis::AsyncCommands as _;
 
+use super::caches::CacheMemory;
 use super::verdict;
 use crate::bench::Measure;
 use crate::bench::scenarios::Scenario;
@@ -34,6 +35,17 @@ const BYTES_PER_SESSION: f64 = 1024.0;
 /// Target: with the sessions present, each rate at least the empty case's
 /// divided by this.
 const ALLOWED_SLOWDOWN: f64 = 1.2;
+
+/// Session `n`'s id: `5ca1e`, zeros, and `n` in hex (as the scripts spell
+/// it).
+pub fn session_id(n: u64) -> uuid::Uuid {
+    uuid::Uuid::from_u128((0x5ca1e_u128 << 108) | u128::from(n))
+}
+
+/// Session `n`'s user: two sessions each.
+pub fn user_of(n: u64) -> u64 {
+    FIRST_USER + n / 2
+}
 
 /// Copies the session `template` (its fields as name, value pairs) as
 /// sessions `first` to `first + count - 1` (ids `5ca1e...`), two per user.
@@ -90,6 +102,18 @@ pub async fn measure(bench: &Bench, db: &sqlx::PgPool) -> anyhow::Result<String>
     } else {
         SESSIONS
     };
+    // Their users exist and are active, as a session's user is.
+    let auth_db =
+        sqlx::PgPool::connect(&format!("{}/{}", config.postgres_url, config.auth_database)).await?;
+    sqlx::query(
+        "insert into users (id, phone, market) overriding system value
+         select $1 + k, '+4479' || lpad(k::text, 8, '0'), 'us' from generate_series(0, $2 - 1) k",
+    )
+    .bind(i64::try_from(FIRST_USER)?)
+    .bind(i64::try_from(count.div_ceil(2))?)
+    .execute(&auth_db)
+    .await
+    .context("making the sessions' users")?;
     let used_before = used_memory(&mut redis).await?;
     let started = Instant::now();
     let copy = redis::Script::new(COPY_SESSIONS);
@@ -110,6 +134,7 @@ pub async fn measure(bench: &Bench, db: &sqlx::PgPool) -> anyhow::Result<String>
     let used_after = used_memory(&mut redis).await?;
     eprintln!("bench --scale: {count} more sessions ({made_in_s:.0} s to make)");
     let after = measure_both(bench, db).await;
+    let caches = super::caches::measure(bench, count).await;
     let delete = redis::Script::new(DELETE_SESSIONS);
     for first in (0..count).step_by(BATCH as usize) {
         delete
@@ -121,13 +146,54 @@ pub async fn measure(bench: &Bench, db: &sqlx::PgPool) -> anyhow::Result<String>
             .invoke_async::<u64>(&mut redis)
             .await?;
     }
+    sqlx::query("delete from users where id >= $1")
+        .bind(i64::try_from(FIRST_USER)?)
+        .execute(&auth_db)
+        .await?;
     let bytes_per_session = used_after.saturating_sub(used_before) as f64 / count as f64;
-    section(
+    let mut md = section(
         &before,
         &after?,
         count,
         bytes_per_session,
         bench.options.runs,
+    )?;
+    md.push_str(&caches_section(&caches?));
+    Ok(md)
+}
+
+/// Past half the sessions (the verified-token cache full), the second half
+/// may add at most this share of what the first half added.
+const SECOND_HALF_GROWTH: f64 = 0.1;
+
+fn caches_section(seen: &CacheMemory) -> String {
+    let rate = seen.driven.requests as f64 / seen.driven.elapsed.max(0.001);
+    let first_half = seen.rss_at_half_mib - seen.rss_before_mib;
+    let second_half = seen.rss_peak_mib - seen.rss_at_half_mib;
+    format!(
+        "\n#### commerce-service's caches under {} distinct sessions\n\n\
+         Each session presented a token of its own (minted with the development key) for one cart \
+         read: {} requests at {rate:.0}/s, {} not 2xx, p50 {:.2} ms, p99 {:.2} ms. The \
+         verified-token cache holds at most {} entries, the token-status cache at most {} (and each \
+         answer lives seconds). commerce-service's resident memory: {:.1} MiB before, {:.1} MiB \
+         when half the sessions had asked, {:.1} MiB at its peak, {:.1} MiB after.\n\n\
+         - {} commerce-service's memory bounded by its caches' caps under {} distinct sessions \
+         (the second half adds at most {:.0}% of what the first added): first half {first_half:.1} MiB, \
+         second half {second_half:.1} MiB\n",
+        seen.sessions,
+        seen.driven.requests,
+        seen.driven.failed,
+        seen.driven.p50_ms,
+        seen.driven.p99_ms,
+        super::caches::VERIFIED_TOKENS_CAP,
+        super::caches::STATUS_ANSWERS_CAP,
+        seen.rss_before_mib,
+        seen.rss_at_half_mib,
+        seen.rss_peak_mib,
+        seen.rss_after_mib,
+        verdict(second_half <= SECOND_HALF_GROWTH * first_half.max(1.0)),
+        seen.sessions,
+        SECOND_HALF_GROWTH * 100.0,
     )
 }
 
@@ -213,4 +279,20 @@ fn section(
         )?;
     }
     Ok(md)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{session_id, user_of};
+
+    #[test]
+    fn a_made_session_is_named_as_the_script_names_it() {
+        // '5ca1e000000000000000' .. string.format('%012x', n)
+        assert_eq!(
+            session_id(0x2a).simple().to_string(),
+            format!("5ca1e000000000000000{:012x}", 0x2a)
+        );
+        assert_eq!(user_of(0), user_of(1));
+        assert_ne!(user_of(1), user_of(2));
+    }
 }
