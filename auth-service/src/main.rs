@@ -2,7 +2,6 @@
 //! `cli.rs`: `migrate`, `create-admin`, `keygen`; `openapi` prints the
 //! public routes' OpenAPI document.
 
-use anyhow::Context as _;
 use auth_service::config::Settings;
 use auth_service::{AppState, cli};
 use clap::{Parser, Subcommand};
@@ -107,19 +106,7 @@ async fn serve(state: AppState) -> anyhow::Result<()> {
     ));
     auth_service::events::start_relay(&state).await?;
     let addr = state.settings.listen_addr.clone();
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("LISTEN_ADDR: cannot listen on {addr}"))?;
-    tracing::info!(%addr, "auth-service listening");
     let (lifecycle, grace) = (state.lifecycle.clone(), state.settings.shutdown_grace);
     let app = auth_service::app(state);
-    common::serve::serve(
-        listener,
-        app,
-        lifecycle,
-        grace,
-        common::serve::shutdown_signal(),
-    )
-    .await
-    .context("serving HTTP")
+    common::serve::listen_and_serve("auth-service", &addr, app, lifecycle, grace).await
 }

@@ -2,7 +2,6 @@
 //! of `cli.rs`: `migrate`, `seed`; `openapi` prints the public routes'
 //! OpenAPI document.
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use commerce_service::config::Settings;
 use commerce_service::{AppState, cli};
@@ -77,19 +76,7 @@ async fn serve(state: AppState) -> anyhow::Result<()> {
         state.settings.guest_sweep_interval,
     ));
     let addr = state.settings.listen_addr.clone();
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("LISTEN_ADDR: cannot listen on {addr}"))?;
-    tracing::info!(%addr, "commerce-service listening");
     let (lifecycle, grace) = (state.lifecycle.clone(), state.settings.shutdown_grace);
     let app = commerce_service::app(state);
-    common::serve::serve(
-        listener,
-        app,
-        lifecycle,
-        grace,
-        common::serve::shutdown_signal(),
-    )
-    .await
-    .context("serving HTTP")
+    common::serve::listen_and_serve("commerce-service", &addr, app, lifecycle, grace).await
 }

@@ -37,6 +37,25 @@ use crate::http::Lifecycle;
 /// gateway opened a moment earlier has its request on the way.
 pub const FIRST_REQUEST_ALLOWANCE: Duration = Duration::from_millis(500);
 
+/// Listens on `addr` (`LISTEN_ADDR`) and serves `app` there until Ctrl-C
+/// or SIGTERM, then stops as the module describes.
+pub async fn listen_and_serve(
+    service: &str,
+    addr: &str,
+    app: Router,
+    lifecycle: Lifecycle,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("LISTEN_ADDR: cannot listen on {addr}"))?;
+    tracing::info!(%addr, "{service} listening");
+    serve(listener, app, lifecycle, grace, shutdown_signal())
+        .await
+        .context("serving HTTP")
+}
+
 /// Serves `app` on `listener` until `stop` completes, then stops as the
 /// module describes. Handlers see the peer's address as
 /// `ConnectInfo<SocketAddr>`.
