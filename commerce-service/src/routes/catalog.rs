@@ -111,11 +111,11 @@ async fn list_products(
     }
     .validate()?;
     if page.offset() + page.per_page > catalog::RESULT_WINDOW {
-        return Err(Problem::invalid_field(
-            "page",
-            "only the first 1000 products can be paged through; narrow the search with q",
-        )
-        .into());
+        let message = format!(
+            "only the first {} products can be paged through; narrow the search with q",
+            catalog::RESULT_WINDOW
+        );
+        return Err(Problem::invalid_field("page", &message).into());
     }
     let pattern = search_pattern(search.q.as_deref())
         .map_err(|message| Problem::invalid_field("q", message))?;

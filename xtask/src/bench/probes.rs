@@ -58,14 +58,25 @@ fn own_cpu_seconds(pid: u32) -> f64 {
 
 /// Peak resident memory (VmHWM) in MiB, then reset so the next scenario has its own peak.
 pub fn take_peak_rss(pid: u32) -> f64 {
+    let peak = memory_mib(pid, "VmHWM:");
+    let _ = fs::write(format!("/proc/{pid}/clear_refs"), "5");
+    peak
+}
+
+/// Resident memory now (VmRSS) in MiB.
+pub fn resident_mib(pid: u32) -> f64 {
+    memory_mib(pid, "VmRSS:")
+}
+
+/// One memory line of `/proc/<pid>/status` (given in KiB), in MiB.
+fn memory_mib(pid: u32, field: &str) -> f64 {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kib = status
         .lines()
-        .find(|line| line.starts_with("VmHWM:"))
-        .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|value| value.split_whitespace().next())
+        .and_then(|kib| kib.parse::<f64>().ok())
         .unwrap_or(0.0);
-    let _ = fs::write(format!("/proc/{pid}/clear_refs"), "5");
     kib / 1024.0
 }
 

@@ -15,7 +15,7 @@ use jsonwebtoken::{EncodingKey, Header};
 
 use super::sessions::{session_id, user_of};
 use crate::bench::drivers::{Driven, Op, drive, status_of};
-use crate::bench::probes::take_peak_rss;
+use crate::bench::probes::{resident_mib, take_peak_rss};
 use crate::bench::stack::Bench;
 
 /// The caches' bounds, as commerce-service sets them (`common::verifier`,
@@ -117,15 +117,4 @@ fn mint(key: &EncodingKey, n: u64) -> anyhow::Result<String> {
     let mut header = Header::new(jsonwebtoken::Algorithm::EdDSA);
     header.kid = Some(DEV_KID.into());
     Ok(jsonwebtoken::encode(&header, &claims, key)?)
-}
-
-/// Resident memory now (VmRSS), MiB.
-fn resident_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.split_whitespace().next())
-        .and_then(|kib| kib.parse::<f64>().ok())
-        .map_or(0.0, |kib| kib / 1024.0)
 }

@@ -20,6 +20,7 @@ use std::fs;
 use anyhow::Context as _;
 use sqlx::PgPool;
 
+use super::Measure;
 use super::stack::Bench;
 
 pub async fn run(bench: &Bench, db: &PgPool) -> anyhow::Result<()> {
@@ -72,6 +73,12 @@ fn plans_md(heading: &str, plans: &[(String, String)]) -> String {
             )
         })
         .collect()
+}
+
+/// The run with the median rate.
+fn median_run(mut runs: Vec<Measure>) -> Measure {
+    runs.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
+    runs.swap_remove(runs.len() / 2)
 }
 
 /// `met:` or `MISSED:`.

@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use sqlx::PgPool;
 
-use super::{explain, plans_md, verdict};
+use super::{explain, median_run, plans_md, verdict};
 use crate::bench::Measure;
 use crate::bench::drivers::{Load, Op, status_of};
 use crate::bench::pg_floor::{bind, service_query, service_query_with};
@@ -103,12 +103,6 @@ async fn measure_both(bench: &Bench, db: &PgPool) -> anyhow::Result<Both> {
         list: median_run(lists),
         checkout: median_run(checkouts),
     })
-}
-
-/// The run with the median rate.
-pub(super) fn median_run(mut runs: Vec<Measure>) -> Measure {
-    runs.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
-    runs.swap_remove(runs.len() / 2)
 }
 
 /// Readers asking for their first page of orders, each in turn.

@@ -208,7 +208,7 @@ async fn measure_both(bench: &Bench, db: &sqlx::PgPool) -> anyhow::Result<[Measu
             runs.push(scenario.run(bench, db).await?);
         }
     }
-    Ok(both.map(super::orders::median_run))
+    Ok(both.map(super::median_run))
 }
 
 /// A session auth-service made at a login: its key and its fields.
