@@ -41,13 +41,17 @@ const ANNOUNCE_EVERY: Duration = Duration::from_millis(100);
 /// How often sent rows past the retention period are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
+/// The statement that writes one event into the outbox (also replayed by
+/// the benchmark's PostgreSQL floor for a checkout).
+pub const INSERT: &str = "insert into outbox (event_id, subject, payload) values ($1, $2, $3)";
+
 /// Writes an event into the outbox, inside the caller's transaction.
 pub async fn enqueue<E: Serialize + Subject>(
     db: impl PgExecutor<'_>,
     event: &Envelope<E>,
 ) -> sqlx::Result<()> {
     let payload = serde_json::to_value(event).map_err(|error| sqlx::Error::Encode(error.into()))?;
-    sqlx::query("insert into outbox (event_id, subject, payload) values ($1, $2, $3)")
+    sqlx::query(INSERT)
         .bind(event.id)
         .bind(event.subject())
         .bind(payload)

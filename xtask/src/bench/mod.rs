@@ -20,6 +20,7 @@ mod scale;
 mod scenarios;
 mod sms_sink;
 mod stack;
+mod write_floors;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -270,7 +271,10 @@ async fn bench(
         floors(&config).await
     };
     if !partial || options.only.contains(&Scenario::CartAdd.number()) {
-        cart_add_floor(&bench, &pool, &commerce_db, &mut floors).await?;
+        write_floors::cart_add(&bench, &pool, &commerce_db, &mut floors).await?;
+    }
+    if !partial || options.only.contains(&Scenario::Checkout.number()) {
+        write_floors::checkout(&bench, &pool, &commerce_db, &mut floors).await?;
     }
     let mut results = Results::new();
     for run in 0..options.runs {
@@ -319,41 +323,5 @@ async fn bench(
         )?;
     }
     drop(bench);
-    Ok(())
-}
-
-/// PostgreSQL's own floor for the cart add's statements (`pg_floor.rs`),
-/// then the adders' carts emptied again.
-async fn cart_add_floor(
-    bench: &Bench,
-    pool: &sqlx::PgPool,
-    database_url: &str,
-    floors: &mut BTreeMap<&'static str, f64>,
-) -> anyhow::Result<()> {
-    let Some(pgbench) = probes::pgbench() else {
-        return Ok(());
-    };
-    let users = (
-        bench.adder_ids.iter().copied().min().unwrap_or(1),
-        bench.adder_ids.iter().copied().max().unwrap_or(1),
-    );
-    let clients: usize = stack::DATABASE_CONNECTIONS.parse()?;
-    let (url, skus) = (database_url.to_owned(), bench.skus.clone());
-    let tps = tokio::task::spawn_blocking(move || {
-        pg_floor::cart_add_tps(pgbench, &url, users, &skus, clients, 10)
-    })
-    .await??;
-    eprintln!(
-        "  PostgreSQL alone, a cart add's statements (pgbench, {clients} clients): {tps:.0}/s"
-    );
-    floors.insert("postgresql_cart_add_tps", tps);
-    sqlx::query(
-        "delete from cart_items where cart_id in
-           (select id from carts where user_id between $1 and $2)",
-    )
-    .bind(users.0)
-    .bind(users.1)
-    .execute(pool)
-    .await?;
     Ok(())
 }

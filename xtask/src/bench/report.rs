@@ -110,11 +110,20 @@ fn judge_targets(
             2_000.0,
         ),
         // The run fails before the report when stock and orders disagree.
-        at_least(
-            "scenario 8: at least 1,000 orders/s (stock and orders matched exactly)",
-            Scenario::Checkout,
-            1_000.0,
-        ),
+        Target {
+            name: "scenario 8: at least 1,000 orders/s (stock and orders matched exactly), or PostgreSQL's own floor for its statements shown",
+            met: rps(Scenario::Checkout) >= 1_000.0,
+            seen: match floors.get("postgresql_checkout_tps") {
+                Some(floor) => format!(
+                    "{:.0}/s; PostgreSQL alone, running its statements in one transaction from 6 pgbench clients: {floor:.0}/s",
+                    rps(Scenario::Checkout)
+                ),
+                None => format!(
+                    "{:.0}/s (pgbench not installed: no floor)",
+                    rps(Scenario::Checkout)
+                ),
+            },
+        },
         Target {
             name: "commerce CPU per cart read at most 80 µs",
             met: commerce_cpu <= 80.0,

@@ -1,9 +1,10 @@
 //! How the catalog's reads grow with it: the benchmark's commerce-service
 //! database is grown to 1,000, 100,000 and 1,000,000 products (each with a
 //! SKU priced in every market) by `generate_series` inserts. At each size a
-//! search, a deep page and a product read are driven straight at
-//! commerce-service (the gateway's cache would hide the database), and the
-//! statements behind them are shown with `EXPLAIN (ANALYZE, BUFFERS)`.
+//! search, a search nothing matches, a deep page and a product read are
+//! driven straight at commerce-service (the gateway's cache would hide the
+//! database), and the statements behind them are shown with `EXPLAIN
+//! (ANALYZE, BUFFERS)`.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -34,6 +35,9 @@ const NOUNS: [&str; 20] = [
 ];
 /// The word searched for.
 const SEARCHED: &str = "kettle";
+/// A word no product's name has: without the trigram index on names its
+/// search would read every product to learn that.
+const ABSENT: &str = "xylophone";
 /// The deep page: the same offset at every size, so that only the
 /// catalog's size changes (at 1,000 products it is the last page).
 const DEEP_PAGE: i64 = 50;
@@ -49,8 +53,8 @@ const ALLOWED_GROWTH: f64 = 2.0;
 /// result window (commerce-service's `catalog::RESULT_WINDOW`, 1000).
 const WINDOW_COUNT: &str = "1001";
 
-/// The three reads.
-const READS: [&str; 3] = ["search", "deep page", "product read"];
+/// The reads.
+const READS: [&str; 4] = ["search", "search, no match", "deep page", "product read"];
 
 /// What one size measured.
 struct Size {
@@ -151,6 +155,9 @@ fn read_op(client: &Client, commerce: &str, read: &'static str, first: i64, last
     Arc::new(move |worker, iteration| {
         let url = match read {
             "search" => format!("{commerce}/api/v1/products?q={SEARCHED}&per_page={PER_PAGE}"),
+            "search, no match" => {
+                format!("{commerce}/api/v1/products?q={ABSENT}&per_page={PER_PAGE}")
+            }
             "deep page" => {
                 format!("{commerce}/api/v1/products?page={DEEP_PAGE}&per_page={PER_PAGE}")
             }
@@ -165,7 +172,7 @@ fn read_op(client: &Client, commerce: &str, read: &'static str, first: i64, last
     })
 }
 
-/// `EXPLAIN (ANALYZE, BUFFERS)` of the statements behind the three reads,
+/// `EXPLAIN (ANALYZE, BUFFERS)` of the statements behind the reads,
 /// taken from commerce-service's `.sqlx/` data and bound as the reads bind
 /// them.
 async fn explain_reads(
@@ -190,6 +197,13 @@ async fn explain_reads(
             bind(&list, &["'us'", &pattern, &limit, "0", WINDOW_COUNT]),
         ),
         (
+            "search, no match: the page",
+            bind(
+                &list,
+                &["'us'", &format!("'%{ABSENT}%'"), &limit, "0", WINDOW_COUNT],
+            ),
+        ),
+        (
             "deep page: the page",
             bind(&list, &["'us'", "null", &limit, &offset, WINDOW_COUNT]),
         ),
@@ -212,7 +226,7 @@ fn section(measured: &[Size], seconds: f64) -> anyhow::Result<String> {
          The benchmark's catalog grown by `generate_series` inserts ({BATCH} products per statement, \
          one SKU each priced in every market, then `VACUUM (ANALYZE)`); at each size each read driven \
          straight at commerce-service for {seconds} s by {CONNECTIONS} clients. The search is \
-         `q={SEARCHED}` (one product in {}), the deep page is page {DEEP_PAGE} of {PER_PAGE}, the \
+         `q={SEARCHED}` (one product in {}), the search with no match is `q={ABSENT}`, the deep page is page {DEEP_PAGE} of {PER_PAGE}, the \
          product read spreads over every product.\n\n\
          | products | grown in s | {} |\n|---|---|{}\n",
         NOUNS.len(),

@@ -1,4 +1,8 @@
-//! PostgreSQL's own floor for a cart add: `pgbench` running the very
+//! PostgreSQL's own floor for a write: `pgbench` running the very
+//! statements commerce-service sends for it (a cart add here, a checkout in
+//! `checkout.rs`).
+//!
+//! A cart add's floor: `pgbench` running the very
 //! statements commerce-service sends for one, taken from its `.sqlx/`
 //! query data (so they cannot drift from the service's), each committed on
 //! its own as the service's are, bound to what a request binds: an adder's
@@ -6,6 +10,8 @@
 //! then the cart read, then the version's compare-and-set with fresh
 //! digests. With the service's pool size as clients and nothing else on
 //! the wire, it is what PostgreSQL alone does on this machine.
+
+pub mod checkout;
 
 use std::fs;
 
@@ -72,12 +78,41 @@ pub fn cart_add_tps(
         script.push_str(&one_line(&statement));
         script.push_str(";\n");
     }
-    let file = std::env::temp_dir().join(format!("cart_add_floor_{}.sql", std::process::id()));
-    fs::write(&file, &script)?;
+    run(
+        pgbench,
+        database_url,
+        "cart_add",
+        &script,
+        &[],
+        clients,
+        seconds,
+    )
+}
+
+/// Transactions per second of pgbench running `script` (named `name` in
+/// its temporary file) from `clients` connections for `seconds`, with
+/// prepared statements, as the services use, and each client's variables
+/// starting at `defines`.
+pub fn run(
+    pgbench: &str,
+    database_url: &str,
+    name: &str,
+    script: &str,
+    defines: &[(&str, &str)],
+    clients: usize,
+    seconds: u64,
+) -> anyhow::Result<f64> {
+    let file = std::env::temp_dir().join(format!("{name}_floor_{}.sql", std::process::id()));
+    fs::write(&file, script)?;
     let output = std::process::Command::new(pgbench)
         .args(["-n", "-M", "prepared", "-j", "2"])
         .arg(format!("-c{clients}"))
         .arg(format!("-T{seconds}"))
+        .args(
+            defines
+                .iter()
+                .map(|(name, value)| format!("-D{name}={value}")),
+        )
         .arg("-f")
         .arg(&file)
         .arg(database_url)
@@ -131,7 +166,7 @@ pub fn bind(query: &str, parameters: &[&str]) -> String {
 
 /// A statement on one line (as pgbench reads them), its `--` comments
 /// dropped (the statements have no `--` inside a string).
-fn one_line(statement: &str) -> String {
+pub fn one_line(statement: &str) -> String {
     statement
         .lines()
         .map(|line| line.split_once("--").map_or(line, |(code, _)| code))
