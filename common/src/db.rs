@@ -80,12 +80,23 @@ pub fn pool_options(max_connections: u32, acquire_timeout: Duration) -> PgPoolOp
         })
 }
 
-/// Connection options from a `postgres://` URL, with the server-side
-/// statement cap set on every connection.
+/// The server-side settings of every service connection: the statement
+/// cap, and no parallel plans.
+///
+/// The services' statements are short and many run at once: a parallel
+/// plan's workers take cores from the other requests' backends, and its
+/// start-up costs more than it saves. Measured on the storefront search
+/// at 1,000,000 products, 8 clients on 2 cores: 100 -> 158 searches/s,
+/// 80 -> 51 ms on average (bench/FINDINGS.md, session 28).
+pub const SESSION_SETTINGS: [(&str, &str); 2] = [
+    ("statement_timeout", STATEMENT_TIMEOUT),
+    ("max_parallel_workers_per_gather", "0"),
+];
+
+/// Connection options from a `postgres://` URL, with
+/// [`SESSION_SETTINGS`] on every connection.
 pub fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
-    Ok(url
-        .parse::<PgConnectOptions>()?
-        .options([("statement_timeout", STATEMENT_TIMEOUT)]))
+    Ok(url.parse::<PgConnectOptions>()?.options(SESSION_SETTINGS))
 }
 
 /// Whether an error means "unreachable or overloaded" (answered 503)

@@ -50,16 +50,27 @@ async fn explain(
     db: &PgPool,
     statements: &[(&str, String)],
 ) -> anyhow::Result<Vec<(String, String)>> {
+    // Planned as the services' connections plan (common::db's settings),
+    // in a transaction that is rolled back.
+    let mut tx = db.begin().await?;
+    for (name, value) in common::db::SESSION_SETTINGS {
+        sqlx::query("select set_config($1, $2, true)")
+            .bind(name)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+    }
     let mut plans = Vec::new();
     for (what, statement) in statements {
         let lines: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "explain (analyze, buffers) {statement}"
         )))
-        .fetch_all(db)
+        .fetch_all(&mut *tx)
         .await
         .with_context(|| format!("explaining the {what}"))?;
         plans.push(((*what).to_owned(), lines.join("\n")));
     }
+    tx.rollback().await?;
     Ok(plans)
 }
 
