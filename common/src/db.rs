@@ -99,6 +99,35 @@ pub fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
     Ok(url.parse::<PgConnectOptions>()?.options(SESSION_SETTINGS))
 }
 
+/// A compile-checked query (`query!`, `query_as!`) sent unprepared: parsed
+/// and planned with its parameters on every run. PostgreSQL's plan cache
+/// may settle a prepared statement on one generic plan after a few runs;
+/// a statement whose best plan depends on its parameters (a search whose
+/// word may be common or rare) needs its own plan each time. sqlx's mapped
+/// queries cannot be made unprepared, so the rows come back unmapped:
+/// decode them with `FromRow` into the struct the macro checked.
+pub struct Unprepared<Q>(pub Q);
+
+impl<'q, Q: sqlx::Execute<'q, sqlx::Postgres>> sqlx::Execute<'q, sqlx::Postgres> for Unprepared<Q> {
+    fn sql(self) -> sqlx::SqlStr {
+        self.0.sql()
+    }
+
+    fn statement(&self) -> Option<&sqlx::postgres::PgStatement> {
+        None
+    }
+
+    fn take_arguments(
+        &mut self,
+    ) -> Result<Option<sqlx::postgres::PgArguments>, sqlx::error::BoxDynError> {
+        self.0.take_arguments()
+    }
+
+    fn persistent(&self) -> bool {
+        false
+    }
+}
+
 /// Whether an error means "unreachable or overloaded" (answered 503)
 /// rather than a bug (500).
 pub fn is_unavailable(error: &sqlx::Error) -> bool {

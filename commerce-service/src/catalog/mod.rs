@@ -8,6 +8,7 @@ pub mod markets;
 pub mod queries;
 pub mod search;
 pub mod seed;
+mod storefront_list;
 pub mod views;
 
 use common::Problem;
@@ -51,9 +52,15 @@ pub async fn storefront_page(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<ProductView>, i64), ApiError> {
-    let (rows, counted) =
-        queries::sellable_products(db, &market.code, pattern, limit, offset, RESULT_WINDOW + 1)
-            .await?;
+    let (rows, counted) = storefront_list::sellable_products(
+        db,
+        &market.code,
+        pattern,
+        limit,
+        offset,
+        RESULT_WINDOW + 1,
+    )
+    .await?;
     let ids: Vec<ProductId> = rows.iter().map(|r| r.id).collect();
     let skus = queries::priced_skus(db, &ids, &market.code).await?;
     Ok((views::products(rows, skus, market), counted))

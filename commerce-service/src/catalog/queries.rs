@@ -67,67 +67,6 @@ pub async fn markets(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<MarketRow>> {
     .await
 }
 
-/// Active products with at least one active SKU priced in `market`,
-/// optionally matching `pattern` (an escaped `ILIKE` pattern), newest first:
-/// one page of them, and how many match, counted up to `counted_up_to`
-/// (one past the result window, so that "more" can be told apart).
-/// Counting stops there, so a page costs the same whether the catalog
-/// holds a thousand products or a million.
-#[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
-pub async fn sellable_products(
-    db: impl PgExecutor<'_>,
-    market: &str,
-    pattern: Option<&str>,
-    limit: i64,
-    offset: i64,
-    counted_up_to: i64,
-) -> sqlx::Result<(Vec<ProductRow>, i64)> {
-    // One round trip: the matches up to the count's end, once, then the
-    // page out of them; a page past the end is one row with no product,
-    // which still carries the count.
-    let rows = sqlx::query!(
-        r#"with matching as materialized (
-               select p.id, p.slug, p.name, p.description, p.is_active, p.created_at, p.updated_at
-               from products p
-               where p.is_active
-                 and ($2::text is null or p.name ilike $2)
-                 and exists (select 1 from skus s join prices pr on pr.sku_id = s.id and pr.market = $1
-                             where s.product_id = p.id and s.is_active)
-               order by p.id desc
-               limit $5)
-           select m.id as "id?", m.slug as "slug?", m.name as "name?", m.description as "description?",
-                  m.is_active as "is_active?", m.created_at as "created_at?", m.updated_at as "updated_at?",
-                  counted.total as "total!"
-           from (select count(*) as total from matching) counted
-           left join lateral (select * from matching order by id desc limit $3 offset $4) m on true
-           order by m.id desc"#,
-        market,
-        pattern,
-        limit,
-        offset,
-        counted_up_to
-    )
-    .fetch_all(db)
-    .bounded()
-    .await?;
-    let total = rows.first().map_or(0, |row| row.total);
-    let rows = rows
-        .into_iter()
-        .filter_map(|row| {
-            Some(ProductRow {
-                id: row.id?.into(),
-                slug: row.slug?,
-                name: row.name?,
-                description: row.description?,
-                is_active: row.is_active?,
-                created_at: row.created_at?,
-                updated_at: row.updated_at?,
-            })
-        })
-        .collect();
-    Ok((rows, total))
-}
-
 #[tracing::instrument(level = "debug", skip_all, fields(db.system = "postgresql", otel.kind = "client"))]
 pub async fn product(db: impl PgExecutor<'_>, id: ProductId) -> sqlx::Result<Option<ProductRow>> {
     sqlx::query_as!(

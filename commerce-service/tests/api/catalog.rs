@@ -82,6 +82,68 @@ async fn the_storefront_counts_and_pages_only_its_first_thousand_matches(pool: P
     assert!(admin_list.get("total_exact").is_none());
 }
 
+/// A search's best plan depends on its word (a common one: read the newest
+/// products; a rare one: the trigram index), and a prepared statement may
+/// settle on one generic plan after five runs, after which a search for a
+/// word no name has read every product. So searches are never prepared,
+/// while the plain list is.
+#[sqlx::test(migrator = "commerce_service::MIGRATOR")]
+async fn searches_are_planned_for_their_own_word_every_time(pool: PgPool) {
+    let stack = spawn(pool.clone()).await;
+    sqlx::query(
+        "with made as (
+             insert into products (slug, name)
+             select 'mug-' || n, case when n % 20 = 0 then 'kettle ' else 'mug ' end || n
+             from generate_series(1, 400) n returning id, slug),
+         skus_made as (insert into skus (product_id, code, stock) select id, slug, 5 from made returning id)
+         insert into prices (sku_id, market, amount_minor) select id, 'us', 100 from skus_made",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let get = |query: &str| {
+        stack
+            .client
+            .get(stack.url(&format!("/api/v1/products{query}")))
+            .header("x-market", "us")
+            .send()
+    };
+    for _ in 0..10 {
+        let (status, page) = read(get("?q=mug").await.unwrap()).await;
+        assert_eq!((status, &page["total"]), (StatusCode::OK, &json!(380)));
+        let (_, listed) = read(get("").await.unwrap()).await;
+        assert_eq!(listed["total"], 400);
+    }
+    let (_, rare) = read(get("?q=kettle").await.unwrap()).await;
+    assert_eq!(rare["total"], 20);
+    let (_, none) = read(get("?q=xylophone").await.unwrap()).await;
+    assert_eq!((&none["total"], &none["items"]), (&json!(0), &json!([])));
+
+    // Every connection the service used, each asked what it has prepared.
+    let mut connections = Vec::new();
+    for _ in 0..pool.size() {
+        connections.push(pool.acquire().await.unwrap());
+    }
+    let (mut searches, mut lists) = (0, 0);
+    for connection in &mut connections {
+        let prepared: Vec<String> =
+            sqlx::query_scalar("select statement from pg_prepared_statements")
+                .fetch_all(&mut **connection)
+                .await
+                .unwrap();
+        searches += prepared
+            .iter()
+            .filter(|s| s.contains("p.name ilike $2"))
+            .count();
+        lists += prepared
+            .iter()
+            .filter(|s| s.contains("with listed as materialized"))
+            .count();
+    }
+    assert_eq!(searches, 0, "a search was prepared");
+    assert!(lists >= 1, "the plain list is prepared once per connection");
+}
+
 #[sqlx::test(migrator = "commerce_service::MIGRATOR")]
 async fn products_are_listed_per_market_searched_and_paged(pool: PgPool) {
     let stack = spawn(pool).await;

@@ -17,23 +17,18 @@ pub async fn cart_add(
     database_url: &str,
     floors: &mut BTreeMap<&'static str, f64>,
 ) -> anyhow::Result<()> {
-    let Some(pgbench) = probes::pgbench() else {
-        return Ok(());
-    };
     let users = (
         bench.adder_ids.iter().copied().min().unwrap_or(1),
         bench.adder_ids.iter().copied().max().unwrap_or(1),
     );
-    let clients: usize = stack::DATABASE_CONNECTIONS.parse()?;
     let (url, skus) = (database_url.to_owned(), bench.skus.clone());
-    let tps = tokio::task::spawn_blocking(move || {
-        pg_floor::cart_add_tps(pgbench, &url, users, &skus, clients, 10)
-    })
-    .await??;
-    eprintln!(
-        "  PostgreSQL alone, a cart add's statements (pgbench, {clients} clients): {tps:.0}/s"
-    );
-    floors.insert("postgresql_cart_add_tps", tps);
+    record(
+        floors,
+        "postgresql_cart_add_tps",
+        "a cart add's statements",
+        move |pgbench, clients| pg_floor::cart_add_tps(pgbench, &url, users, &skus, clients, 10),
+    )
+    .await?;
     sqlx::query(
         "delete from cart_items where cart_id in
            (select id from carts where user_id between $1 and $2)",
@@ -54,9 +49,9 @@ pub async fn checkout(
     database_url: &str,
     floors: &mut BTreeMap<&'static str, f64>,
 ) -> anyhow::Result<()> {
-    let Some(pgbench) = probes::pgbench() else {
+    if probes::pgbench().is_none() {
         return Ok(());
-    };
+    }
     let rows: Vec<(i64, i64, String, i64)> = sqlx::query_as(
         "select s.id, s.product_id, p.name, pr.amount_minor
          from unnest($1::bigint[]) as l (sku_id)
@@ -80,20 +75,38 @@ pub async fn checkout(
     let currency: String = sqlx::query_scalar("select currency from markets where code = 'us'")
         .fetch_one(pool)
         .await?;
-    let clients: usize = stack::DATABASE_CONNECTIONS.parse()?;
-    checkout::fill_carts(pool, &skus, clients).await?;
+    checkout::fill_carts(pool, &skus, stack::DATABASE_CONNECTIONS.parse()?).await?;
     sqlx::query("analyze carts, cart_items")
         .execute(pool)
         .await?;
     let url = database_url.to_owned();
-    let tps = tokio::task::spawn_blocking(move || {
-        checkout::checkout_tps(pgbench, &url, &currency, &skus, clients, 10)
-    })
-    .await??;
-    checkout::empty_carts(pool).await?;
-    eprintln!(
-        "  PostgreSQL alone, a checkout's statements (pgbench, {clients} clients): {tps:.0} orders/s"
-    );
-    floors.insert("postgresql_checkout_tps", tps);
+    record(
+        floors,
+        "postgresql_checkout_tps",
+        "a checkout's statements",
+        move |pgbench, clients| {
+            checkout::checkout_tps(pgbench, &url, &currency, &skus, clients, 10)
+        },
+    )
+    .await?;
+    checkout::empty_carts(pool).await
+}
+
+/// Runs `floor` (given pgbench and the service's pool size as clients) off
+/// the async workers, prints its rate and records it as `floors[key]`;
+/// nothing without pgbench.
+async fn record(
+    floors: &mut BTreeMap<&'static str, f64>,
+    key: &'static str,
+    what: &str,
+    floor: impl FnOnce(&'static str, usize) -> anyhow::Result<f64> + Send + 'static,
+) -> anyhow::Result<()> {
+    let Some(pgbench) = probes::pgbench() else {
+        return Ok(());
+    };
+    let clients: usize = stack::DATABASE_CONNECTIONS.parse()?;
+    let tps = tokio::task::spawn_blocking(move || floor(pgbench, clients)).await??;
+    eprintln!("  PostgreSQL alone, {what} (pgbench, {clients} clients): {tps:.0}/s");
+    floors.insert(key, tps);
     Ok(())
 }
