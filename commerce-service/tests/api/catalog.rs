@@ -1,8 +1,8 @@
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::support::{expect_problem, read, spawn};
+use crate::support::{Stack, expect_problem, read, spawn};
 
 #[sqlx::test(migrator = "commerce_service::MIGRATOR")]
 async fn markets_are_listed(pool: PgPool) {
@@ -34,43 +34,32 @@ async fn markets_are_listed(pool: PgPool) {
 async fn the_storefront_counts_and_pages_only_its_first_thousand_matches(pool: PgPool) {
     let stack = spawn(pool.clone()).await;
     // 1,200 products priced in "us", named "lamp N"; one in three is "red".
-    sqlx::query(
-        "with made as (
-             insert into products (slug, name)
-             select 'lamp-' || n, case when n % 3 = 0 then 'red lamp ' else 'lamp ' end || n
-             from generate_series(1, 1200) n returning id, slug),
-         skus_made as (insert into skus (product_id, code, stock) select id, slug, 5 from made returning id)
-         insert into prices (sku_id, market, amount_minor) select id, 'us', 100 from skus_made",
+    priced_products(
+        &pool,
+        1200,
+        "lamp",
+        "case when n % 3 = 0 then 'red lamp ' else 'lamp ' end || n",
     )
-    .execute(&pool)
-    .await
-    .unwrap();
-    let get = |query: &str| {
-        stack
-            .client
-            .get(stack.url(&format!("/api/v1/products{query}")))
-            .header("x-market", "us")
-            .send()
-    };
-    let (_, all) = read(get("").await.unwrap()).await;
+    .await;
+    let (_, all) = storefront(&stack, "").await;
     assert_eq!(
         (&all["total"], &all["total_exact"]),
         (&json!(1000), &json!(false)),
         "more than the window match: the total says at least 1000"
     );
-    let (_, red) = read(get("?q=red").await.unwrap()).await;
+    let (_, red) = storefront(&stack, "?q=red").await;
     assert_eq!(
         (&red["total"], &red["total_exact"]),
         (&json!(400), &json!(true))
     );
     // The window's last page is served, newest first as ever.
-    let (status, last) = read(get("?page=10&per_page=100").await.unwrap()).await;
+    let (status, last) = storefront(&stack, "?page=10&per_page=100").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(last["items"].as_array().map(Vec::len), Some(100));
     assert_eq!(last["items"][99]["slug"], "lamp-201");
     // A page reaching past it is refused, whatever the catalog holds.
     for past in ["?page=11&per_page=100", "?page=51", "?q=red&page=51"] {
-        let (status, problem) = read(get(past).await.unwrap()).await;
+        let (status, problem) = storefront(&stack, past).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{past}");
         assert_eq!(problem["code"], "validation_failed");
         assert_eq!(problem["errors"][0]["field"], "page");
@@ -90,33 +79,22 @@ async fn the_storefront_counts_and_pages_only_its_first_thousand_matches(pool: P
 #[sqlx::test(migrator = "commerce_service::MIGRATOR")]
 async fn searches_are_planned_for_their_own_word_every_time(pool: PgPool) {
     let stack = spawn(pool.clone()).await;
-    sqlx::query(
-        "with made as (
-             insert into products (slug, name)
-             select 'mug-' || n, case when n % 20 = 0 then 'kettle ' else 'mug ' end || n
-             from generate_series(1, 400) n returning id, slug),
-         skus_made as (insert into skus (product_id, code, stock) select id, slug, 5 from made returning id)
-         insert into prices (sku_id, market, amount_minor) select id, 'us', 100 from skus_made",
+    priced_products(
+        &pool,
+        400,
+        "mug",
+        "case when n % 20 = 0 then 'kettle ' else 'mug ' end || n",
     )
-    .execute(&pool)
-    .await
-    .unwrap();
-    let get = |query: &str| {
-        stack
-            .client
-            .get(stack.url(&format!("/api/v1/products{query}")))
-            .header("x-market", "us")
-            .send()
-    };
+    .await;
     for _ in 0..10 {
-        let (status, page) = read(get("?q=mug").await.unwrap()).await;
+        let (status, page) = storefront(&stack, "?q=mug").await;
         assert_eq!((status, &page["total"]), (StatusCode::OK, &json!(380)));
-        let (_, listed) = read(get("").await.unwrap()).await;
+        let (_, listed) = storefront(&stack, "").await;
         assert_eq!(listed["total"], 400);
     }
-    let (_, rare) = read(get("?q=kettle").await.unwrap()).await;
+    let (_, rare) = storefront(&stack, "?q=kettle").await;
     assert_eq!(rare["total"], 20);
-    let (_, none) = read(get("?q=xylophone").await.unwrap()).await;
+    let (_, none) = storefront(&stack, "?q=xylophone").await;
     assert_eq!((&none["total"], &none["items"]), (&json!(0), &json!([])));
 
     // Every connection the service used, each asked what it has prepared.
@@ -369,4 +347,34 @@ async fn catalog_answers_are_cacheable_and_revalidate_with_304(pool: PgPool) {
         .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     assert!(missing.headers().get("etag").is_none());
+}
+
+/// `count` products priced in "us" (one SKU each), slugs `{slug}-N`, each
+/// named by `name`, an SQL expression of `n`.
+async fn priced_products(pool: &PgPool, count: i32, slug: &str, name: &str) {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "with made as (
+             insert into products (slug, name)
+             select '{slug}-' || n, {name}
+             from generate_series(1, {count}) n returning id, slug),
+         skus_made as (insert into skus (product_id, code, stock) select id, slug, 5 from made returning id)
+         insert into prices (sku_id, market, amount_minor) select id, 'us', 100 from skus_made"
+    )))
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// The storefront's list in "us" with `query`, as a shopper's app asks.
+async fn storefront(stack: &Stack, query: &str) -> (StatusCode, Value) {
+    read(
+        stack
+            .client
+            .get(stack.url(&format!("/api/v1/products{query}")))
+            .header("x-market", "us")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
 }
